@@ -1,0 +1,1 @@
+"""Local stack: emulators, the functions under functions-framework, tokens for local users."""

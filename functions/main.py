@@ -1,0 +1,25 @@
+"""Cloud Functions entry points. Thin by design: all behaviour lives in the qgen package."""
+
+from __future__ import annotations
+
+import functions_framework
+from flask import Request, Response
+from qgen.http.worker_stub import not_implemented
+from qgen.logs import set_trace_from_header
+from qgen.wiring import api_app
+
+
+@functions_framework.http
+def api(request: Request) -> Response:
+    set_trace_from_header(request.headers.get("X-Cloud-Trace-Context"))
+    return api_app().handle(request)
+
+
+@functions_framework.http
+def process_job(request: Request) -> Response:
+    return not_implemented("process_job", "the worker is not built yet (issue: the worker)")
+
+
+@functions_framework.http
+def cleanup_jobs(request: Request) -> Response:
+    return not_implemented("cleanup_jobs", "scheduled cleanup is not built yet (issue: operations)")

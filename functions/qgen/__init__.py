@@ -1,0 +1,1 @@
+"""Background quiz-question generation service."""

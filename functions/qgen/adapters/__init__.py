@@ -1,0 +1,1 @@
+"""Edges of the system: Firestore, Cloud Tasks, Firebase Auth, the clock."""

@@ -1,0 +1,80 @@
+"""Settings, read once from the environment (pydantic-settings).
+
+Every name here is an environment variable of the deployed functions; infra/ sets the
+production values and dev/stack.py the local ones.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- Google Cloud ---
+    project_id: str = Field(
+        default="demo-qgen",
+        validation_alias=AliasChoices("PROJECT_ID", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+    )
+    tasks_location: str = "us-central1"
+    tasks_queue: str = "question-generation"
+    # URL Cloud Tasks POSTs to (the process_job function) and the OIDC audience of that call.
+    worker_url: str = "http://127.0.0.1:8082/"
+    # Service account whose OIDC token Cloud Tasks attaches; empty means no token (emulator).
+    tasks_service_account: str = ""
+    # host:port of gcloud-tasks-emulator; empty means the real Cloud Tasks API.
+    tasks_emulator_host: str = ""
+    # Seconds an enqueue may take before the API gives up and reports QUEUE_UNAVAILABLE.
+    tasks_enqueue_timeout_seconds: float = 10.0
+
+    # --- Limits (the seed's JOB_CONFIG) ---
+    max_concurrent_per_user: int = Field(default=3, ge=1)
+    min_prompt_length: int = Field(default=3, ge=1)
+    max_prompt_length: int = Field(default=5000, ge=1)
+    completed_job_retention_days: int = Field(default=7, ge=1)
+    failed_job_retention_days: int = Field(default=30, ge=1)
+    cancelled_job_retention_days: int = Field(default=7, ge=1)
+
+    # --- Rate limits (fixed windows, Firestore counters) ---
+    user_rate_limit: int = Field(default=20, ge=1)
+    user_rate_window_seconds: int = Field(default=3600, ge=1)
+    ip_rate_limit: int = Field(default=100, ge=1)
+    ip_rate_window_seconds: int = Field(default=3600, ge=1)
+    # How many X-Forwarded-For entries, counted from the right, were added by proxies we trust.
+    # Google's front end appends the address it saw, so the last entry is the real client.
+    trusted_proxy_hops: int = Field(default=1, ge=0)
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+
+    # --- HTTP ---
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"]
+    )
+    max_body_bytes: int = Field(default=16_384, ge=1024)
+    list_default_limit: int = 20
+    list_max_limit: int = 50
+
+    # --- Firestore ---
+    transaction_max_attempts: int = Field(default=25, ge=1)
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def queue_path(self) -> str:
+        return (
+            f"projects/{self.project_id}/locations/{self.tasks_location}/queues/{self.tasks_queue}"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""HTTP edge: routing, request/response schemas, error mapping, OpenAPI."""

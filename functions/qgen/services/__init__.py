@@ -1,0 +1,1 @@
+"""Use cases: what the entry points ask the system to do."""

@@ -1,0 +1,43 @@
+"""Composition root: builds the clients once per instance and hands them to the app."""
+
+from __future__ import annotations
+
+from functools import lru_cache, partial
+
+from google.cloud import firestore
+
+from . import logs
+from .adapters.auth import verify_user
+from .adapters.clock import utc_now
+from .adapters.firestore_store import FirestoreStore
+from .adapters.task_queue import CloudTasksQueue
+from .config import Settings, get_settings
+from .http.app import ApiApp
+from .services.jobs import JobService
+
+
+def build_api(settings: Settings) -> ApiApp:
+    store = FirestoreStore(
+        firestore.Client(project=settings.project_id),
+        transaction_max_attempts=settings.transaction_max_attempts,
+    )
+    queue = CloudTasksQueue(
+        queue_path=settings.queue_path,
+        worker_url=settings.worker_url,
+        service_account_email=settings.tasks_service_account,
+        emulator_host=settings.tasks_emulator_host,
+        timeout_seconds=settings.tasks_enqueue_timeout_seconds,
+    )
+    service = JobService(store=store, queue=queue, settings=settings, clock=utc_now)
+    return ApiApp(
+        service=service,
+        settings=settings,
+        verify_user=partial(verify_user, project_id=settings.project_id),
+    )
+
+
+@lru_cache(maxsize=1)
+def api_app() -> ApiApp:
+    settings = get_settings()
+    logs.configure(settings.project_id)
+    return build_api(settings)

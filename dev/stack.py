@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +69,7 @@ class StackConfig:
     @property
     def queue_path(self) -> str:
         return (
-            f"projects/{self.project_id}/locations/{self.tasks_location}"
-            f"/queues/{self.tasks_queue}"
+            f"projects/{self.project_id}/locations/{self.tasks_location}/queues/{self.tasks_queue}"
         )
 
     def url(self, port: int) -> str:
@@ -120,7 +119,13 @@ def _http_ok(url: str, expect_body: str | None = None) -> bool:
         return False
 
 
-def _wait(what: str, ready: callable, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:  # type: ignore[valid-type]
+def _wait(
+    what: str,
+    ready: Callable[[], bool],
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -339,7 +344,7 @@ def firestore_emulator(port: int | None = None) -> Iterator[str]:
 
 
 def wipe_firestore(address: str, project_id: str) -> None:
-    request = urllib.request.Request(  # noqa: S310 - loopback only
+    request = urllib.request.Request(
         f"http://{address}/emulator/v1/projects/{project_id}/databases/(default)/documents",
         method="DELETE",
     )

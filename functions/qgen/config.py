@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     list_max_limit: int = 50
 
     # --- Firestore ---
-    transaction_max_attempts: int = Field(default=25, ge=1)
+    transaction_max_attempts: int = Field(default=12, ge=1)
 
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod

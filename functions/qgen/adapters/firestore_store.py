@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ..domain.errors import DomainError, ErrorCode
 from ..domain.jobs import Job, JobStatus, is_cancellable, slot_delta
@@ -59,16 +60,33 @@ class FirestoreStore:
     # ----- helpers -------------------------------------------------------------------------
 
     def _run(self, body: Callable[[Any], T]) -> T:
-        transaction = self._db.transaction(max_attempts=self._max_attempts)
+        """Run ``body`` in a transaction, retrying contention with jittered backoff.
+
+        The client's own retry re-commits at once; under a burst on one document that
+        livelocks the emulator (every attempt aborts every other), so each attempt here is a
+        single-shot transaction and the retries are spread out at random.
+        """
+        retrying = Retrying(
+            retry=retry_if_exception(_is_contention),
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            stop=stop_after_attempt(self._max_attempts),
+            reraise=True,
+        )
         try:
-            result: T = firestore.transactional(body)(transaction)
-            return result
-        except gexc.Aborted as exc:
+            for attempt in retrying:
+                with attempt:
+                    transaction = self._db.transaction(max_attempts=1)
+                    result: T = firestore.transactional(body)(transaction)
+                    return result
+        except (gexc.Aborted, ValueError) as exc:
+            if not _is_contention(exc):
+                raise
             raise DomainError(
                 ErrorCode.CONTENTION,
                 "The service is busy with other requests for this account; try again.",
                 retry_after_seconds=1,
             ) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
 
     def _counter(self, user_id: str) -> Any:
         return self._db.collection(ACTIVE_COUNTERS).document(user_id)
@@ -258,6 +276,13 @@ class FirestoreStore:
             return StoredJob(job_id, _updated(job, updates))
 
         return self._run(body)
+
+
+def _is_contention(exc: BaseException) -> bool:
+    # A single-attempt commit that hits ABORTED surfaces as ValueError caused by Aborted.
+    return isinstance(exc, gexc.Aborted) or (
+        isinstance(exc, ValueError) and isinstance(exc.__cause__, gexc.Aborted)
+    )
 
 
 def job_not_found() -> DomainError:

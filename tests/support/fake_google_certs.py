@@ -1,0 +1,420 @@
+"""Google's securetoken certificate endpoint, faked on loopback for production-path auth tests.
+
+In production firebase-admin verifies an ID token's RS256 signature against the X.509
+certificates it downloads (through ``requests``, which honours ``HTTPS_PROXY`` and
+``REQUESTS_CA_BUNDLE``) from ``https://www.googleapis.com/robot/v1/metadata/x509/securetoken@...``.
+This module provides everything a test needs to run that real code offline:
+
+* :class:`CertificateAuthority` - a throwaway CA that issues the TLS certificate for
+  www.googleapis.com, so the client's normal certificate verification passes once the CA
+  bundle points at it;
+* :class:`SigningKey` - an RSA key with a key id and a self-signed certificate, the shape of
+  the keys Google publishes, plus helpers that mint tokens with them;
+* :class:`FakeGoogleCertsProxy` - a loopback HTTP proxy that answers ``CONNECT
+  www.googleapis.com:443`` itself (it never dials out), terminates TLS and serves the
+  ``{kid: certificate}`` JSON with a ``Cache-Control`` header, or an error status;
+* :func:`loopback_only` - an audit hook that records and blocks any attempt to resolve or
+  reach a non-loopback address while it is active.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import http.server
+import ipaddress
+import json
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+CERTS_HOST = "www.googleapis.com"
+CERTS_PATH = "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+CERTS_URL = f"https://{CERTS_HOST}{CERTS_PATH}"
+CERTS_MAX_AGE_SECONDS = 3600
+
+
+def _new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _private_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _validity() -> tuple[datetime.datetime, datetime.datetime]:
+    now = datetime.datetime.now(datetime.UTC)
+    return now - datetime.timedelta(days=1), now + datetime.timedelta(days=2)
+
+
+# --- Signing keys and tokens -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """An RSA key published (or not) under ``kid``, like one of Google's securetoken keys."""
+
+    kid: str
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+    certificate_pem: str = field(repr=False)
+
+    @classmethod
+    def generate(cls, kid: str) -> SigningKey:
+        key = _new_rsa_key()
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.system.test")])
+        not_before, not_after = _validity()
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+        return cls(kid=kid, private_key=key, certificate_pem=pem)
+
+    def sign(self, claims: Mapping[str, Any], *, kid: str | None = None) -> str:
+        """An RS256 JWT signed by this key; ``kid`` overrides the key id put in the header."""
+        return jwt.encode(
+            dict(claims),
+            self.private_key,
+            algorithm="RS256",
+            headers={"kid": self.kid if kid is None else kid},
+        )
+
+
+def id_token_claims(
+    *, project_id: str, uid: str, issued_at: int, lifetime_seconds: int = 3600
+) -> dict[str, Any]:
+    """The claims of a Firebase ID token as Firebase Auth issues them."""
+    return {
+        "iss": f"https://securetoken.google.com/{project_id}",
+        "aud": project_id,
+        "auth_time": issued_at,
+        "user_id": uid,
+        "sub": uid,
+        "iat": issued_at,
+        "exp": issued_at + lifetime_seconds,
+        "firebase": {"identities": {}, "sign_in_provider": "password"},
+    }
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _b64url_json(data: Mapping[str, Any]) -> str:
+    return _b64url(json.dumps(data, separators=(",", ":")).encode())
+
+
+def compact_jwt(header: Mapping[str, Any], claims: Mapping[str, Any], signature: bytes) -> str:
+    """A JWT assembled by hand, for tokens a JWT library refuses to produce."""
+    return f"{_b64url_json(header)}.{_b64url_json(claims)}.{_b64url(signature)}"
+
+
+def signing_input(header: Mapping[str, Any], claims: Mapping[str, Any]) -> bytes:
+    return f"{_b64url_json(header)}.{_b64url_json(claims)}".encode()
+
+
+# --- TLS for www.googleapis.com ----------------------------------------------------------------
+
+
+class CertificateAuthority:
+    """A throwaway root CA; its certificate is the only one the client is told to trust."""
+
+    def __init__(self) -> None:
+        self._key = _new_rsa_key()
+        self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qgen test root CA")])
+        not_before, not_after = _validity()
+        public_key = self._key.public_key()
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(self._name)
+            .issuer_name(self._name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .sign(self._key, hashes.SHA256())
+        )
+
+    def write_bundle(self, path: Path) -> Path:
+        path.write_bytes(self.certificate.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def issue_server_certificate(self, hostname: str, directory: Path) -> tuple[Path, Path]:
+        """Write a key and a CA-signed certificate for ``hostname``; return (cert, key) paths."""
+        key = _new_rsa_key()
+        not_before, not_after = _validity()
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+            .issuer_name(self._name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
+                critical=False,
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+        cert_path = directory / f"{hostname}.crt"
+        key_path = directory / f"{hostname}.key"
+        cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(_private_pem(key))
+        return cert_path, key_path
+
+
+def write_service_account_file(path: Path, *, project_id: str) -> Path:
+    """A syntactically valid service-account key file that is never used to call anything.
+
+    It stands in for the function's runtime identity (Application Default Credentials), which
+    firebase-admin loads before it verifies a token.
+    """
+    info = {
+        "type": "service_account",
+        "project_id": project_id,
+        "private_key_id": "qgen-test-service-account",
+        "private_key": _private_pem(_new_rsa_key()).decode(),
+        "client_email": f"qgen-test@{project_id}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    path.write_text(json.dumps(info))
+    return path
+
+
+# --- The proxy ---------------------------------------------------------------------------------
+
+
+class _ProxyServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, fake: FakeGoogleCertsProxy) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), _TunnelHandler)
+
+
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 5
+    server: _ProxyServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _reply(self, status: HTTPStatus, body: bytes, headers: Mapping[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _TunnelHandler(_QuietHandler):
+    """The proxy side: accepts CONNECT to the certificate host only and never dials out."""
+
+    def do_CONNECT(self) -> None:
+        fake = self.server.fake
+        fake.log.append(f"CONNECT {self.path}")
+        if self.path != f"{CERTS_HOST}:443":
+            self._reply(HTTPStatus.FORBIDDEN, b"", {"Connection": "close"})
+            self.close_connection = True
+            return
+        self.send_response(HTTPStatus.OK, "Connection Established")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            tls = fake.tls_context.wrap_socket(self.connection, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            fake.log.append(f"TLS handshake failed: {exc}")
+            return
+        try:
+            _OriginHandler(tls, self.client_address, self.server)
+        finally:
+            tls.close()
+
+    def do_GET(self) -> None:
+        # Plain-HTTP proxying is not offered: the certificate endpoint is HTTPS only.
+        self.server.fake.log.append(f"GET {self.path} (plain proxy request refused)")
+        self._reply(HTTPStatus.FORBIDDEN, b"", {"Connection": "close"})
+        self.close_connection = True
+
+
+class _OriginHandler(_QuietHandler):
+    """The www.googleapis.com side, spoken inside the TLS tunnel."""
+
+    def do_GET(self) -> None:
+        fake = self.server.fake
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        fake.log.append(f"GET https://{self.headers.get('Host')}{path}")
+        if path != CERTS_PATH:
+            self._reply(HTTPStatus.NOT_FOUND, b"", {})
+        elif fake.status != HTTPStatus.OK:
+            self._reply(fake.status, b"unavailable", {"Retry-After": "30"})
+        else:
+            body = json.dumps(fake.published).encode()
+            self._reply(
+                HTTPStatus.OK,
+                body,
+                {
+                    "Content-Type": "application/json; charset=UTF-8",
+                    "Cache-Control": (
+                        f"public, max-age={CERTS_MAX_AGE_SECONDS}, must-revalidate, no-transform"
+                    ),
+                },
+            )
+
+
+class FakeGoogleCertsProxy:
+    """A loopback HTTP proxy whose only destination is a fake Google certificate endpoint.
+
+    ``published`` is the ``{kid: certificate PEM}`` document served; ``status`` other than 200
+    makes the endpoint answer that status instead. ``log`` records every request seen.
+    """
+
+    def __init__(
+        self,
+        *,
+        server_cert: Path,
+        server_key: Path,
+        published: Mapping[str, str],
+        status: HTTPStatus = HTTPStatus.OK,
+    ) -> None:
+        self.published = dict(published)
+        self.status = status
+        self.log: list[str] = []
+        self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls_context.load_cert_chain(certfile=server_cert, keyfile=server_key)
+        self._server = _ProxyServer(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-google-certs-proxy", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def certificate_fetches(self) -> int:
+        return self.log.count(f"GET {CERTS_URL}")
+
+    def __enter__(self) -> FakeGoogleCertsProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def refused_proxy_url() -> str:
+    """The URL of a loopback port nobody listens on: connecting to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+# --- Network guard -----------------------------------------------------------------------------
+
+_violations: list[str] | None = None  # None while no guard is active
+_hook_installed = False
+
+
+def _is_loopback(host: object) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    if not isinstance(host, str):
+        return False
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    violations = _violations
+    if violations is None:
+        return
+    if event == "socket.getaddrinfo":
+        host = args[0]
+    elif event == "socket.connect" and isinstance(args[1], tuple):
+        host = args[1][0]
+    else:
+        return
+    if host is None or _is_loopback(host):
+        return
+    violations.append(f"{event} {host!r}")
+    raise PermissionError(f"this test may only reach loopback addresses, not {host!r}")
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[list[str]]:
+    """Block (and list) name lookups and connections to anything but loopback while active.
+
+    The list is also the evidence: a blocked attempt can surface as an ordinary network error
+    that the code under test handles, so callers assert that the list stays empty.
+    """
+    global _violations, _hook_installed
+    if not _hook_installed:
+        sys.addaudithook(_audit)  # audit hooks cannot be removed; it is inert when inactive
+        _hook_installed = True
+    previous, _violations = _violations, []
+    try:
+        yield _violations
+    finally:
+        _violations = previous

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functions_framework
 from flask import Request, Response
+from qgen.http.responses import framework_error_response
 from qgen.http.worker_stub import not_implemented
 from qgen.logs import set_trace_from_header
 from qgen.wiring import api_app
+from werkzeug.exceptions import HTTPException
 
 
 @functions_framework.http
@@ -23,3 +25,8 @@ def process_job(request: Request) -> Response:
 @functions_framework.http
 def cleanup_jobs(request: Request) -> Response:
     return not_implemented("cleanup_jobs", "scheduled cleanup is not built yet (issue: operations)")
+
+
+# Requests the framework refuses before routing to a function (a path it cannot match, a
+# method it does not serve) get the same JSON error shape as everything else.
+functions_framework.errorhandler(HTTPException)(framework_error_response)

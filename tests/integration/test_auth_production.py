@@ -362,15 +362,6 @@ def test_fresh_process_with_cert_endpoint_up_accepts_the_same_token(google: Fake
     assert _verify_in_fresh_process(f"Bearer {google.token()}", env) == {"uid": UID}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "auth.py bug: the qgen firebase app uses Application Default Credentials, which "
-        "firebase-admin loads before verifying any token although verification needs none; "
-        "without ADC verify_user leaks google.auth DefaultCredentialsError (HTTP 500) instead of "
-        "returning the uid or raising a DomainError"
-    ),
-)
 def test_verification_needs_no_application_default_credentials(
     google: FakeGoogle, tmp_path: Path
 ) -> None:

@@ -134,11 +134,15 @@ def test_fourth_active_job_is_refused_and_counts_pending_and_processing(
 
 
 def test_parallel_burst_of_ten_from_one_user_admits_exactly_three(
-    db: Any, service: JobService
+    db: Any, queue: InMemoryTaskQueue, clock: FixedClock
 ) -> None:
+    # Two service instances, as two function instances would be: their in-process admission
+    # locks are separate, so only the Firestore transaction stands between them.
+    instances = [make_service(db, queue, clock), make_service(db, queue, clock)]
+
     def attempt(i: int) -> str:
         try:
-            create(service, prompt=f"topic number {i}")
+            create(instances[i % 2], prompt=f"topic number {i}")
             return "admitted"
         except DomainError as error:
             return error.code.value
@@ -258,7 +262,7 @@ def test_concurrent_requests_with_one_key_create_one_job(db: Any, service: JobSe
     assert len(jobs_of(db, "alice")) == 1
 
 
-@pytest.mark.parametrize("key", ["", "   ", "x" * 256, "bad\x00key"])
+@pytest.mark.parametrize("key", ["", "   ", "x" * 256, "bad\x00key", "has space", "ключ"])
 def test_malformed_idempotency_keys_are_rejected(service: JobService, key: str) -> None:
     assert error_code(lambda: create(service, idempotency_key=key)) is ErrorCode.INVALID_ARGUMENT
 

@@ -387,12 +387,9 @@ class Case:
 
     @property
     def id(self) -> str:
+        # Targets are alice's documents, so alice is the owner, bob the other user and anon
+        # the signed-out user (queries name the userId they filter on).
         return f"{self.collection}-{self.op.label}-{self.actor}"
-
-
-def _relation(actor: str) -> str:
-    """The actor's relation to alice's documents, the targets of the matrix."""
-    return {ALICE: "owner", BOB: "other", ANON: "nouser"}[actor]
 
 
 def _user_data_cases(collection: str) -> list[Case]:

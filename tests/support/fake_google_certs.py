@@ -342,8 +342,8 @@ class FakeGoogleCertsProxy:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     @property
     def certificate_fetches(self) -> int:

@@ -11,11 +11,26 @@ import threading
 
 import firebase_admin
 from firebase_admin import auth as firebase_auth
+from firebase_admin import credentials as firebase_credentials
+from google.auth.credentials import AnonymousCredentials, Credentials
 
 from ..domain.errors import DomainError, ErrorCode
 
 _APP_NAME = "qgen"
+# Seconds one download of Google's public keys may take (firebase-admin's default is 120).
+_CERT_FETCH_TIMEOUT_SECONDS = 5
 _lock = threading.Lock()
+
+
+class _NoCredentials(firebase_credentials.Base):  # type: ignore[misc]  # untyped base
+    """Verifying ID tokens calls no Google API, so the app needs no identity at all.
+
+    With the default (Application Default Credentials) firebase-admin loads ADC before the
+    first verification, probing the metadata server and failing where there are none.
+    """
+
+    def get_credential(self) -> Credentials:
+        return AnonymousCredentials()  # type: ignore[no-untyped-call]
 
 
 def _app(project_id: str) -> firebase_admin.App:
@@ -23,8 +38,12 @@ def _app(project_id: str) -> firebase_admin.App:
         try:
             return firebase_admin.get_app(_APP_NAME)
         except ValueError:
-            # Verifying ID tokens needs only the project id; no service-account key is loaded.
-            return firebase_admin.initialize_app(options={"projectId": project_id}, name=_APP_NAME)
+            # Verifying ID tokens needs only the project id: no credentials of any kind.
+            return firebase_admin.initialize_app(
+                _NoCredentials(),
+                options={"projectId": project_id, "httpTimeout": _CERT_FETCH_TIMEOUT_SECONDS},
+                name=_APP_NAME,
+            )
 
 
 def _unauthenticated(message: str) -> DomainError:

@@ -68,7 +68,7 @@ class FirestoreStore:
         """
         retrying = Retrying(
             retry=retry_if_exception(_is_contention),
-            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            wait=wait_random_exponential(multiplier=0.1, max=3.0),
             stop=stop_after_attempt(self._max_attempts),
             reraise=True,
         )

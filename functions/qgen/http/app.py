@@ -43,6 +43,9 @@ _ROUTES = Map(
     strict_slashes=False,
 )
 
+# Anything else in the query string is refused, as unknown body fields are.
+_QUERY_PARAMETERS: dict[str, set[str]] = {"list_jobs": {"limit"}}
+
 Verifier = Callable[[str | None], str]
 
 
@@ -58,8 +61,9 @@ class ApiApp:
         cors = self._cors_headers(request)
         try:
             if request.method == "OPTIONS":
-                return self._preflight(request, cors)
-            response = self._dispatch(request)
+                response = self._preflight(cors)
+            else:
+                response = self._dispatch(request)
         except DomainError as error:
             response = error_response(error)
         except Exception:
@@ -84,6 +88,13 @@ class ApiApp:
             ) from exc
         except NotFound as exc:
             raise DomainError(ErrorCode.NOT_FOUND, "No such endpoint.") from exc
+        unknown = sorted(set(request.args) - _QUERY_PARAMETERS.get(endpoint, set()))
+        if unknown:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"Unknown query parameter '{unknown[0]}'.",
+                details={"field": unknown[0]},
+            )
         handler: Callable[..., Response] = getattr(self, f"_{endpoint}")
         return handler(request, **args)
 
@@ -99,7 +110,7 @@ class ApiApp:
             "Vary": "Origin",
         }
 
-    def _preflight(self, request: Request, cors: dict[str, str]) -> Response:
+    def _preflight(self, cors: dict[str, str]) -> Response:
         if "Access-Control-Allow-Origin" not in cors:
             raise DomainError(
                 ErrorCode.ORIGIN_NOT_ALLOWED, "This origin may not call the API from a browser."

@@ -111,10 +111,10 @@ def openapi_document() -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string"},
+                            "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
                             "description": (
                                 "Makes a retried request return the same job for 24 hours. "
-                                "1..255 printable characters."
+                                "1..255 visible ASCII characters, e.g. a UUID."
                             ),
                         }
                     ],

@@ -7,6 +7,7 @@ from http import HTTPStatus
 
 from flask import Response
 from pydantic import BaseModel
+from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import DomainError, ErrorCode
 from .schemas import ErrorBody, ErrorDetail
@@ -57,3 +58,22 @@ def error_response(error: DomainError, headers: dict[str, str] | None = None) ->
     if error.retry_after_seconds is not None:
         extra["Retry-After"] = str(error.retry_after_seconds)
     return json_response(body, STATUS_OF[error.code], extra)
+
+
+_CODE_OF_STATUS: dict[int, ErrorCode] = {
+    400: ErrorCode.INVALID_ARGUMENT,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+def framework_error_response(error: HTTPException) -> Response:
+    """JSON for what the web framework rejects before our function runs (e.g. unroutable paths)."""
+    code = _CODE_OF_STATUS.get(error.code or 500, ErrorCode.INTERNAL)
+    message = {
+        ErrorCode.NOT_FOUND: "No such endpoint.",
+        ErrorCode.INTERNAL: "Something went wrong on our side; try again.",
+    }.get(code, error.description or code.value)
+    return error_response(DomainError(code, message))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,13 +27,15 @@ from ..domain.limits import (
     request_fingerprint,
     window_for,
 )
+from .user_locks import StripedLocks
 
 log = logging.getLogger(__name__)
 
 QUEUE_UNAVAILABLE_MESSAGE = (
     "The job could not be queued for generation. Nothing was generated; retry in a minute."
 )
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# Visible ASCII only: keys are opaque client tokens (typically UUIDs) and become hash input.
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[!-~]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class JobService:
         self._queue = queue
         self._settings = settings
         self._clock = clock
+        self._admission_locks = StripedLocks()
 
     def create(self, request: CreateRequest) -> Admission:
         s = self._settings
@@ -78,14 +82,15 @@ class JobService:
         job = new_pending_job(
             user_id=request.user_id, prompt=prompt, created_at=now, ip_address=request.client_ip
         )
-        admission = self._store.admit_job(
-            job_id=self._store.new_job_id(),
-            job=job,
-            windows=windows,
-            max_active=s.max_concurrent_per_user,
-            now=now,
-            idempotency=claim,
-        )
+        with self._admission_locks.hold(request.user_id):
+            admission = self._store.admit_job(
+                job_id=self._store.new_job_id(),
+                job=job,
+                windows=windows,
+                max_active=s.max_concurrent_per_user,
+                now=now,
+                idempotency=claim,
+            )
         stored = admission.stored
         log.info(
             "job admitted" if not admission.replayed else "job request replayed",
@@ -110,11 +115,10 @@ class JobService:
         key = request.idempotency_key
         if key is None:
             return None
-        key = key.strip()
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
             raise DomainError(
                 ErrorCode.INVALID_ARGUMENT,
-                f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} printable characters.",
+                "Idempotency-Key must be 1..255 visible ASCII characters (a UUID works well).",
                 details={"field": "Idempotency-Key"},
             )
         return IdempotencyClaim(

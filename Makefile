@@ -1,0 +1,66 @@
+# One entry point for people and CI. `make dev` starts the local stack, `make test` runs
+# everything; both install what they need first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+TASKS_VENV := .venv-tasks
+PY := $(VENV)/bin/python
+# gcloud-tasks-emulator pins protobuf<5, which the service's own Google clients cannot use.
+TASKS_EMULATOR_PIN := gcloud-tasks-emulator==0.6.2
+
+.PHONY: venv dev dev-detach down status test lint typecheck unit integration e2e openapi bench clean
+
+venv: $(VENV)/.installed $(TASKS_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(TASKS_VENV)/.installed:
+	test -x $(TASKS_VENV)/bin/python || $(PYTHON) -m venv $(TASKS_VENV)
+	$(TASKS_VENV)/bin/pip install --quiet '$(TASKS_EMULATOR_PIN)'
+	touch $@
+
+## The local stack (Firestore + Cloud Tasks emulators, api / process_job / cleanup_jobs)
+dev: venv
+	$(PY) -m dev.stack up
+
+dev-detach: venv
+	$(PY) -m dev.stack up --detach
+
+down:
+	$(PY) -m dev.stack down
+
+status:
+	$(PY) -m dev.stack status
+
+## Everything CI runs
+test: venv lint typecheck
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+integration: venv
+	$(PY) -m pytest -q tests/integration
+
+e2e: venv
+	$(PY) -m pytest -q tests/e2e
+
+openapi: venv
+	$(PY) -m qgen.http.openapi > docs/openapi.json
+
+bench: venv
+	$(PY) -m benchmarks.create_jobs
+
+clean:
+	rm -rf $(VENV) $(TASKS_VENV) .dev .pytest_cache .mypy_cache .ruff_cache

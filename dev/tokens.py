@@ -30,3 +30,16 @@ def emulator_id_token(uid: str, *, project_id: str, lifetime_seconds: int = 3600
         "firebase": {"identities": {}, "sign_in_provider": "custom"},
     }
     return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+
+
+def main() -> None:
+    """Print a local ID token: `python -m dev.tokens alice [project-id]`."""
+    import sys
+
+    uid = sys.argv[1] if len(sys.argv) > 1 else "local-user"
+    project_id = sys.argv[2] if len(sys.argv) > 2 else "demo-qgen"
+    print(emulator_id_token(uid, project_id=project_id))
+
+
+if __name__ == "__main__":
+    main()

@@ -369,13 +369,34 @@ def _describe(c: StackConfig) -> dict[str, str]:
     }
 
 
+StateFile = typer.Option(
+    STATE_FILE, envvar="DEV_STACK_STATE", help="Where a detached stack records its PIDs."
+)
+
+
 @cli.command()
-def up(detach: bool = typer.Option(False, help="Leave the stack running and return.")) -> None:
+def up(
+    detach: bool = typer.Option(False, help="Leave the stack running and return."),
+    firestore_port: int = typer.Option(8180, envvar="DEV_FIRESTORE_PORT"),
+    tasks_port: int = typer.Option(9022, envvar="DEV_TASKS_PORT"),
+    api_port: int = typer.Option(8081, envvar="DEV_API_PORT"),
+    worker_port: int = typer.Option(8082, envvar="DEV_WORKER_PORT"),
+    cleanup_port: int = typer.Option(8083, envvar="DEV_CLEANUP_PORT"),
+    state_file: Path = StateFile,
+) -> None:
     """Start the local stack on its fixed loopback ports."""
-    if STATE_FILE.exists():
-        typer.echo(f"A stack may already be running ({STATE_FILE}); run `down` first.")
+    if state_file.exists():
+        typer.echo(f"A stack may already be running ({state_file}); run `down` first.")
         raise typer.Exit(1)
-    stack = Stack()
+    stack = Stack(
+        StackConfig(
+            firestore_port=firestore_port,
+            tasks_port=tasks_port,
+            api_port=api_port,
+            worker_port=worker_port,
+            cleanup_port=cleanup_port,
+        )
+    )
     try:
         stack.start()
     except StackError as exc:
@@ -388,7 +409,8 @@ def up(detach: bool = typer.Option(False, help="Leave the stack running and retu
     typer.echo(f"         logs  {stack.config.log_dir}")
     if detach:
         pids = {m.name: m.process.pid for m in stack.processes}
-        STATE_FILE.write_text(json.dumps({"pids": pids, "urls": urls}, indent=2))
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps({"pids": pids, "urls": urls}, indent=2))
         typer.echo("Stack running in the background; stop it with `python -m dev.stack down`.")
         return
     typer.echo("Stack ready. Ctrl-C stops it.")
@@ -414,25 +436,25 @@ def up(detach: bool = typer.Option(False, help="Leave the stack running and retu
 
 
 @cli.command()
-def down() -> None:
+def down(state_file: Path = StateFile) -> None:
     """Stop a stack started with `up --detach`."""
-    if not STATE_FILE.exists():
+    if not state_file.exists():
         typer.echo("No detached stack is recorded.")
         return
-    state = json.loads(STATE_FILE.read_text())
+    state = json.loads(state_file.read_text())
     for name, pid in reversed(list(state["pids"].items())):
         stop_process_group(int(pid))
         typer.echo(f"stopped {name} (pid {pid})")
-    STATE_FILE.unlink()
+    state_file.unlink()
 
 
 @cli.command()
-def status() -> None:
+def status(state_file: Path = StateFile) -> None:
     """Show whether a detached stack is up."""
-    if not STATE_FILE.exists():
+    if not state_file.exists():
         typer.echo("No detached stack is recorded.")
         raise typer.Exit(1)
-    state = json.loads(STATE_FILE.read_text())
+    state = json.loads(state_file.read_text())
     for name, pid in state["pids"].items():
         try:
             os.killpg(int(pid), 0)

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -136,6 +137,28 @@ def _wait(
     raise StackError(f"{what} not ready after {timeout:.0f}s; see {log}")
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Defer SIGINT/SIGTERM to the end of the block (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[tuple[int, object]] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda n, f: pending.append((n, f))) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for signum, frame in pending[:1]:
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(signum)
+
+
 def stop_process_group(pid: int, timeout: float = 10.0) -> None:
     """SIGTERM the whole group, then SIGKILL whatever is left (Java ignores nothing twice)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -197,18 +220,21 @@ class Stack:
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Managed:
         log_path = self.config.log_dir / f"{name}.log"
         log_file = log_path.open("wb")
-        process = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
+        # A Ctrl-C that lands inside Popen (after the fork, before it returns) would leave a
+        # child that stop() never learns of; hold it until the process is registered.
+        with _interrupts_held():
+            process = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+            managed = Managed(name, process, log_path)
+            self.processes.append(managed)
         log_file.close()
-        managed = Managed(name, process, log_path)
-        self.processes.append(managed)
         return managed
 
     # ----- pieces --------------------------------------------------------------------------

@@ -50,6 +50,11 @@ class StackConfig:
     api_port: int = 8081
     worker_port: int = 8082
     cleanup_port: int = 8083
+    model_port: int = 8084
+    # Delay between streamed chunks of the offline model, in milliseconds.
+    model_pace_ms: int = 40
+    # Real Gemini when set; otherwise the offline model server (dev/model_server) is started.
+    gemini_api_key: str = field(default_factory=lambda: os.environ.get("GEMINI_API_KEY", ""))
     # An already running Firestore emulator (host:port) to use instead of starting one.
     firestore_host: str | None = None
     # Extra environment for the functions (limits, fault injection in tests).
@@ -87,6 +92,14 @@ class StackConfig:
     @property
     def cleanup_url(self) -> str:
         return self.url(self.cleanup_port) + "/"
+
+    @property
+    def model_url(self) -> str:
+        return self.url(self.model_port)
+
+    @property
+    def offline_model(self) -> bool:
+        return not self.gemini_api_key
 
 
 class StackError(RuntimeError):
@@ -203,6 +216,8 @@ class Stack:
         if c.firestore_host is None:
             start_firestore(self, c.host, c.firestore_port)
         self.start_tasks_emulator()
+        if c.offline_model:
+            self.start_model_server()
         for name, target, port in (
             ("api", "api", c.api_port),
             ("worker", "process_job", c.worker_port),
@@ -270,9 +285,43 @@ class Stack:
             30,
         )
 
+    def start_model_server(self) -> None:
+        c = self.config
+        if _port_open(c.host, c.model_port):
+            raise StackError(f"port {c.model_port} is taken; is a stack already running?")
+        managed = self.spawn(
+            "model",
+            [
+                sys.executable,
+                "-m",
+                "dev.model_server",
+                "--host",
+                c.host,
+                "--port",
+                str(c.model_port),
+                "--pace-ms",
+                str(c.model_pace_ms),
+            ],
+        )
+        _wait(
+            "offline model server",
+            lambda: _http_ok(c.model_url + "/_admin/stats"),
+            managed.process,
+            managed.log_path,
+            30,
+        )
+
     def function_env(self) -> dict[str, str]:
         c = self.config
+        model_env = (
+            {"GEMINI_API_KEY": "", "GEMINI_BASE_URL": c.model_url}
+            if c.offline_model
+            else {"GEMINI_API_KEY": c.gemini_api_key}
+        )
         return {
+            **model_env,
+            # The Cloud Tasks emulator sends no OIDC token; it names the queue instead.
+            "WORKER_CALLER_CHECK": "local",
             "PROJECT_ID": c.project_id,
             "GOOGLE_CLOUD_PROJECT": c.project_id,
             "FIRESTORE_EMULATOR_HOST": c.firestore_address,
@@ -374,8 +423,15 @@ def wipe_firestore(address: str, project_id: str) -> None:
         f"http://{address}/emulator/v1/projects/{project_id}/databases/(default)/documents",
         method="DELETE",
     )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-        pass
+    # The emulator answers 409 while a transaction still holds a lock; it clears in moments.
+    for attempt in range(20):
+        try:
+            with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409 or attempt == 19:
+                raise
+            time.sleep(0.25)
 
 
 # ----- CLI -------------------------------------------------------------------------------
@@ -389,6 +445,7 @@ def _describe(c: StackConfig) -> dict[str, str]:
         "process_job": c.worker_url,
         "cleanup_jobs": c.cleanup_url,
         "firestore": f"http://{c.firestore_address}",
+        "model": c.model_url if c.offline_model else "Gemini (GEMINI_API_KEY)",
         "cloud_tasks": c.tasks_address,
         "queue": c.queue_path,
         "project": c.project_id,
@@ -408,6 +465,8 @@ def up(
     api_port: int = typer.Option(8081, envvar="DEV_API_PORT"),
     worker_port: int = typer.Option(8082, envvar="DEV_WORKER_PORT"),
     cleanup_port: int = typer.Option(8083, envvar="DEV_CLEANUP_PORT"),
+    model_port: int = typer.Option(8084, envvar="DEV_MODEL_PORT"),
+    model_pace_ms: int = typer.Option(40, envvar="DEV_MODEL_PACE_MS"),
     state_file: Path = StateFile,
 ) -> None:
     """Start the local stack on its fixed loopback ports."""
@@ -421,6 +480,8 @@ def up(
             api_port=api_port,
             worker_port=worker_port,
             cleanup_port=cleanup_port,
+            model_port=model_port,
+            model_pace_ms=model_pace_ms,
         )
     )
     try:

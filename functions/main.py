@@ -7,7 +7,7 @@ from flask import Request, Response
 from qgen.http.responses import framework_error_response
 from qgen.http.worker_stub import not_implemented
 from qgen.logs import set_trace_from_header
-from qgen.wiring import api_app
+from qgen.wiring import api_app, worker_app
 from werkzeug.exceptions import HTTPException
 
 
@@ -19,7 +19,8 @@ def api(request: Request) -> Response:
 
 @functions_framework.http
 def process_job(request: Request) -> Response:
-    return not_implemented("process_job", "the worker is not built yet (issue: the worker)")
+    set_trace_from_header(request.headers.get("X-Cloud-Trace-Context"))
+    return worker_app().handle(request)
 
 
 @functions_framework.http

@@ -24,3 +24,27 @@ class InMemoryTaskQueue:
             raise QueueUnavailableError(self.fail_with)
         # Cloud Tasks keeps a task name reserved after creation: the same name is a no-op.
         self.tasks.setdefault(task_id, job_id)
+
+
+@dataclass
+class RecordingBatchStore:
+    """Stands in for WorkerStore.save_batch: records when each commit happened and what it held.
+
+    ``cancel_after`` commits, it answers CANCELLED as the real store does for a cancelled job.
+    """
+
+    commits: list[tuple[float, int, bool]] = field(default_factory=list)
+    cancel_after: int | None = None
+    saved: int = 0
+
+    def save_batch(self, lease, drafts, *, generated, rejected, now, finalizing=False):  # type: ignore[no-untyped-def]
+        import time
+
+        from qgen.adapters.worker_store import BatchResult, WriteOutcome
+
+        if self.cancel_after is not None and len(self.commits) >= self.cancel_after:
+            self.commits.append((time.monotonic(), -1, finalizing))
+            return BatchResult(WriteOutcome.CANCELLED)
+        self.commits.append((time.monotonic(), len(drafts), finalizing))
+        self.saved += len(drafts)
+        return BatchResult(WriteOutcome.WRITTEN, self.saved)

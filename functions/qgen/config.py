@@ -7,7 +7,7 @@ production values and dev/stack.py the local ones.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -57,6 +57,27 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16_384, ge=1024)
     list_default_limit: int = 20
     list_max_limit: int = 50
+
+    # --- Model (Gemini through google-genai) ---
+    # Empty key with a base URL: the offline model server of the local stack (dev/model_server).
+    gemini_api_key: str = ""
+    gemini_base_url: str = ""
+    gemini_model: str = "gemini-2.5-flash"
+    # Longest silence tolerated from the model (the SDK's per-read timeout), in seconds.
+    model_timeout_seconds: float = Field(default=60.0, gt=0)
+    min_questions_per_job: int = Field(default=1, ge=1)
+    max_questions_per_job: int = Field(default=40, ge=1)
+
+    # --- Worker ---
+    # "oidc": only Cloud Tasks' OIDC token for TASKS_SERVICE_ACCOUNT with WORKER_URL as audience
+    # (on top of IAM); "local": the emulator, which sends no token but names the queue.
+    worker_caller_check: Literal["oidc", "local"] = "oidc"
+    # Deliveries a job gets before a retryable failure becomes final; matches the queue's
+    # max_attempts in infra/.
+    max_attempts: int = Field(default=5, ge=1)
+    lease_seconds: int = Field(default=120, ge=10)
+    # The job document is written at most this often while questions stream in.
+    progress_write_interval_seconds: float = Field(default=1.0, ge=0)
 
     # --- Firestore ---
     transaction_max_attempts: int = Field(default=12, ge=1)

@@ -10,10 +10,15 @@ from . import logs
 from .adapters.auth import verify_user
 from .adapters.clock import utc_now
 from .adapters.firestore_store import FirestoreStore
+from .adapters.gemini import GeminiModel
+from .adapters.task_auth import verify_caller
 from .adapters.task_queue import CloudTasksQueue
+from .adapters.worker_store import WorkerStore
 from .config import Settings, get_settings
 from .http.app import ApiApp
+from .http.worker_app import WorkerApp
 from .services.jobs import JobService
+from .services.worker import WorkerService
 
 
 def build_api(settings: Settings) -> ApiApp:
@@ -41,3 +46,26 @@ def api_app() -> ApiApp:
     settings = get_settings()
     logs.configure(settings.project_id)
     return build_api(settings)
+
+
+def build_worker(settings: Settings) -> WorkerApp:
+    store = WorkerStore(
+        firestore.Client(project=settings.project_id),
+        lease_seconds=settings.lease_seconds,
+        transaction_max_attempts=settings.transaction_max_attempts,
+    )
+    model = GeminiModel(
+        api_key=settings.gemini_api_key,
+        base_url=settings.gemini_base_url,
+        model=settings.gemini_model,
+        timeout_seconds=settings.model_timeout_seconds,
+    )
+    service = WorkerService(store=store, model=model, settings=settings, clock=utc_now)
+    return WorkerApp(service=service, verify_caller=partial(verify_caller, settings=settings))
+
+
+@lru_cache(maxsize=1)
+def worker_app() -> WorkerApp:
+    settings = get_settings()
+    logs.configure(settings.project_id)
+    return build_worker(settings)

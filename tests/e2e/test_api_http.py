@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
 
-from dev.stack import Stack, free_port
+from dev.stack import Stack
 from tests.e2e.conftest import bearer
 
 pytestmark = pytest.mark.e2e
@@ -234,47 +233,21 @@ def test_idempotency_key_returns_the_same_job(api: httpx.Client) -> None:
 # ----- the queue -----------------------------------------------------------------------------
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.received.append({"headers": headers, "body": body, "path": self.path})
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def recorder() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    handler = type("Recorder", (_Recorder,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", received
-    server.shutdown()
-
-
 def test_created_job_is_dispatched_by_cloud_tasks_to_the_worker_url(
-    db: Any, spawn_api: Callable[..., str], recorder: tuple[str, list[dict[str, Any]]]
+    api: httpx.Client, parked_worker: tuple[str, list[dict[str, Any]]]
 ) -> None:
-    worker_url, received = recorder
-    url = spawn_api(worker_url=worker_url)
-    with httpx.Client(base_url=url, timeout=60) as client:
-        job_id = create(client).json()["jobId"]
-    deadline = 100
-    while not received and deadline:
-        threading.Event().wait(0.1)
-        deadline -= 1
-    assert len(received) == 1, "the Cloud Tasks emulator should deliver exactly one task"
-    (task,) = received
-    assert json.loads(task["body"]) == {"jobId": job_id}
+    _, received = parked_worker
+    job_id = create(api).json()["jobId"]
+    deadline = time.monotonic() + 10
+    mine: list[dict[str, Any]] = []
+    while not mine and time.monotonic() < deadline:
+        mine = [t for t in list(received) if json.loads(t["body"]) == {"jobId": job_id}]
+        time.sleep(0.1)
+    assert len(mine) == 1, "the Cloud Tasks emulator should deliver exactly one task"
+    (task,) = mine
     assert task["headers"]["x-cloudtasks-taskname"] == f"{job_id}-run0"
     assert task["headers"]["content-type"] == "application/json"
+    assert task["headers"]["x-cloudtasks-queuename"].endswith("question-generation")
 
 
 def test_unreachable_queue_fails_the_job_and_answers_503(
@@ -297,10 +270,18 @@ def test_unreachable_queue_fails_the_job_and_answers_503(
             assert_error(create(client), 503, "QUEUE_UNAVAILABLE")
 
 
-def test_worker_and_cleanup_say_plainly_they_are_not_built(stack: Stack) -> None:
-    for url in (stack.config.worker_url, stack.config.cleanup_url):
-        response = httpx.post(url, json={"jobId": "x"})
-        assert_error(response, 501, "NOT_IMPLEMENTED")
+def test_cleanup_says_plainly_it_is_not_built(stack: Stack) -> None:
+    assert_error(httpx.post(stack.config.cleanup_url, json={}), 501, "NOT_IMPLEMENTED")
+
+
+def test_worker_refuses_callers_that_are_not_the_queue(stack: Stack) -> None:
+    url = stack.config.worker_url
+    assert_error(httpx.post(url, json={"jobId": "x"}), 403, "PERMISSION_DENIED")
+    wrong_queue = {"X-CloudTasks-QueueName": "some-other-queue"}
+    assert_error(
+        httpx.post(url, json={"jobId": "x"}, headers=wrong_queue), 403, "PERMISSION_DENIED"
+    )
+    assert_error(httpx.get(url), 405, "METHOD_NOT_ALLOWED")
 
 
 # ----- CORS ----------------------------------------------------------------------------------

@@ -18,12 +18,12 @@ from dev.stack import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 
-PORT_NAMES = ("FIRESTORE", "TASKS", "API", "WORKER", "CLEANUP")
+PORT_NAMES = ("FIRESTORE", "TASKS", "API", "WORKER", "CLEANUP", "MODEL")
 
 
 def stack_env(tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
     ports = {name: free_port() for name in PORT_NAMES}
-    env = {**os.environ, "DEV_STACK_STATE": str(tmp_path / "stack.json")}
+    env = {**os.environ, "DEV_STACK_STATE": str(tmp_path / "stack.json"), "GEMINI_API_KEY": ""}
     env.update({f"DEV_{name}_PORT": str(port) for name, port in ports.items()})
     return env, ports
 
@@ -113,10 +113,10 @@ def test_detached_stack_is_stopped_by_down(tmp_path: Path) -> None:
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         state = json.loads((tmp_path / "stack.json").read_text())
-        assert set(state["pids"]) == {"firestore", "tasks", "api", "worker", "cleanup"}
+        assert set(state["pids"]) == {"firestore", "tasks", "model", "api", "worker", "cleanup"}
         assert run("up", "--detach").returncode == 1, "a second stack must refuse to start"
         status = run("status")
-        assert status.stdout.count("running") == 5, status.stdout
+        assert status.stdout.count("running") == 6, status.stdout
         assert httpx.get(f"http://127.0.0.1:{ports['API']}/healthz").status_code == 200
     finally:
         stopped = run("down")

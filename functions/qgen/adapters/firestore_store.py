@@ -140,8 +140,7 @@ class FirestoreStore:
         idempotency: IdempotencyClaim | None,
     ) -> Admission:
         """Create a pending job if the owner is under every limit, atomically."""
-        counter_ref = self._counter(job.user_id)
-        window_refs = [self._db.collection(RATE_WINDOWS).document(w.document_id) for w in windows]
+        quota = _Quota(self._db, job.user_id, windows)
         idem_ref = (
             self._db.collection(IDEMPOTENCY_KEYS).document(idempotency.document_id)
             if idempotency
@@ -149,45 +148,17 @@ class FirestoreStore:
         )
 
         def body(transaction: Any) -> Admission:
-            refs = [counter_ref, *window_refs] + ([idem_ref] if idem_ref else [])
+            refs = quota.refs + ([idem_ref] if idem_ref else [])
             snapshots = {
                 s.reference.path: s for s in self._db.get_all(refs, transaction=transaction)
             }
-
             if idempotency and idem_ref is not None:
                 replay = self._replay(transaction, snapshots[idem_ref.path], idempotency, now)
                 if replay is not None:
                     return Admission(replay, replayed=True)
-
-            def count(ref: Any, field: str) -> int:
-                snap = snapshots[ref.path]
-                return int((snap.to_dict() or {}).get(field, 0)) if snap.exists else 0
-
-            state = AdmissionState(
-                active_jobs=count(counter_ref, "activeJobs"),
-                window_counts={
-                    w: count(ref, "count") for w, ref in zip(windows, window_refs, strict=True)
-                },
-            )
-            check_admission(state, max_active=max_active, now=now)
-
+            state = quota.check(snapshots, max_active=max_active, now=now)
             transaction.create(self._job_ref(job_id), job.to_document())
-            transaction.set(
-                counter_ref,
-                {"activeJobs": state.active_jobs + 1, "updatedAt": now},
-                merge=True,
-            )
-            for window, ref in zip(windows, window_refs, strict=True):
-                transaction.set(
-                    ref,
-                    {
-                        "scope": str(window.scope),
-                        "windowStart": window.start,
-                        "count": state.window_counts[window] + 1,
-                        # Firestore's TTL policy deletes the window once it can matter no more.
-                        "expireAt": window.end,
-                    },
-                )
+            quota.consume(transaction, state, now=now)
             if idempotency and idem_ref is not None:
                 transaction.set(
                     idem_ref,
@@ -200,6 +171,67 @@ class FirestoreStore:
                     },
                 )
             return Admission(StoredJob(job_id, job), replayed=False)
+
+        return self._run(body)
+
+    def admit_retry(
+        self,
+        job_id: str,
+        *,
+        user_id: str,
+        windows: list[RateWindow],
+        max_active: int,
+        now: datetime,
+    ) -> StoredJob:
+        """Put a failed, retryable job back in the queue's hands, under the same limits."""
+        quota = _Quota(self._db, user_id, windows)
+        ref = self._job_ref(job_id)
+
+        def body(transaction: Any) -> StoredJob:
+            snapshots = {
+                s.reference.path: s
+                for s in self._db.get_all([ref, *quota.refs], transaction=transaction)
+            }
+            snapshot = snapshots[ref.path]
+            if not snapshot.exists:
+                raise job_not_found()
+            job = _job_from(snapshot)
+            if job.user_id != user_id:
+                raise job_not_found()
+            if job.status is not JobStatus.FAILED or not job.retryable:
+                raise DomainError(
+                    ErrorCode.NOT_RETRYABLE,
+                    "Only a job that failed with a temporary error can be retried.",
+                    details={"status": job.status.value, "retryable": bool(job.retryable)},
+                )
+            state = quota.check(snapshots, max_active=max_active, now=now)
+            # The quota write sets the counter; slot_delta confirms the move is legal.
+            slot_delta(job.status, JobStatus.PENDING)
+            quota.consume(transaction, state, now=now)
+            updates: dict[str, object] = {
+                "status": JobStatus.PENDING.value,
+                "run": job.run + 1,
+                "attempts": 0,
+                "errorCode": firestore.DELETE_FIELD,
+                "errorMessage": firestore.DELETE_FIELD,
+                "retryable": firestore.DELETE_FIELD,
+                "lastErrorCode": firestore.DELETE_FIELD,
+                "completedAt": firestore.DELETE_FIELD,
+            }
+            transaction.update(ref, updates)
+            retried = job.model_copy(
+                update={
+                    "status": JobStatus.PENDING,
+                    "run": job.run + 1,
+                    "attempts": 0,
+                    "error_code": None,
+                    "error_message": None,
+                    "retryable": None,
+                    "last_error_code": None,
+                    "completed_at": None,
+                }
+            )
+            return StoredJob(job_id, retried)
 
         return self._run(body)
 
@@ -276,6 +308,50 @@ class FirestoreStore:
             return StoredJob(job_id, _updated(job, updates))
 
         return self._run(body)
+
+
+class _Quota:
+    """The counter and rate-window documents an admission reads and, if admitted, bumps."""
+
+    def __init__(self, db: Any, user_id: str, windows: list[RateWindow]) -> None:
+        self._counter = db.collection(ACTIVE_COUNTERS).document(user_id)
+        self._windows = windows
+        self._window_refs = [db.collection(RATE_WINDOWS).document(w.document_id) for w in windows]
+
+    @property
+    def refs(self) -> list[Any]:
+        return [self._counter, *self._window_refs]
+
+    def check(self, snapshots: dict[str, Any], *, max_active: int, now: datetime) -> AdmissionState:
+        def count(ref: Any, field: str) -> int:
+            snap = snapshots[ref.path]
+            return int((snap.to_dict() or {}).get(field, 0)) if snap.exists else 0
+
+        state = AdmissionState(
+            active_jobs=count(self._counter, "activeJobs"),
+            window_counts={
+                w: count(ref, "count")
+                for w, ref in zip(self._windows, self._window_refs, strict=True)
+            },
+        )
+        check_admission(state, max_active=max_active, now=now)
+        return state
+
+    def consume(self, transaction: Any, state: AdmissionState, *, now: datetime) -> None:
+        transaction.set(
+            self._counter, {"activeJobs": state.active_jobs + 1, "updatedAt": now}, merge=True
+        )
+        for window, ref in zip(self._windows, self._window_refs, strict=True):
+            transaction.set(
+                ref,
+                {
+                    "scope": str(window.scope),
+                    "windowStart": window.start,
+                    "count": state.window_counts[window] + 1,
+                    # Firestore's TTL policy deletes the window once it can matter no more.
+                    "expireAt": window.end,
+                },
+            )
 
 
 def _is_contention(exc: BaseException) -> bool:

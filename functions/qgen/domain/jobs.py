@@ -97,6 +97,8 @@ class Job(BaseModel):
     # re-run gets a new task while a duplicate enqueue of the same run is deduplicated.
     run: int = 0
     lease_expires_at: datetime | None = None
+    # Fencing token of the worker holding the lease: every worker write checks it.
+    lease_token: str | None = None
     usage: Usage | None = None
     model: str | None = None
 

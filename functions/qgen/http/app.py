@@ -39,6 +39,7 @@ _ROUTES = Map(
         Rule("/jobs", endpoint="create_job", methods=["POST"]),
         Rule("/jobs/<job_id>", endpoint="get_job", methods=["GET"]),
         Rule("/jobs/<job_id>/cancel", endpoint="cancel_job", methods=["POST"]),
+        Rule("/jobs/<job_id>/retry", endpoint="retry_job", methods=["POST"]),
     ],
     strict_slashes=False,
 )
@@ -141,11 +142,7 @@ class ApiApp:
             CreateRequest(
                 user_id=user_id,
                 prompt=body.prompt,
-                client_ip=client_ip(
-                    request.headers.get("X-Forwarded-For"),
-                    request.remote_addr,
-                    trusted_hops=self._settings.trusted_proxy_hops,
-                ),
+                client_ip=self._client_ip(request),
                 idempotency_key=request.headers.get("Idempotency-Key"),
             )
         )
@@ -161,6 +158,18 @@ class ApiApp:
     def _cancel_job(self, request: Request, job_id: str) -> Response:
         user_id = self._verify_user(request.headers.get("Authorization"))
         return json_response(JobView.of(self._service.cancel(user_id, _job_id(job_id))))
+
+    def _retry_job(self, request: Request, job_id: str) -> Response:
+        user_id = self._verify_user(request.headers.get("Authorization"))
+        stored = self._service.retry(user_id, _job_id(job_id), self._client_ip(request))
+        return json_response(JobView.of(stored), 202, {"Location": f"/jobs/{stored.job_id}"})
+
+    def _client_ip(self, request: Request) -> str:
+        return client_ip(
+            request.headers.get("X-Forwarded-For"),
+            request.remote_addr,
+            trusted_hops=self._settings.trusted_proxy_hops,
+        )
 
     # ----- request parsing -----------------------------------------------------------------
 

@@ -195,6 +195,28 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/jobs/{jobId}/retry": {
+                "post": {
+                    "operationId": "retryJob",
+                    "summary": (
+                        "Re-run a job that failed with a temporary error (same job, new run); "
+                        "subject to the same limits as creating one."
+                    ),
+                    "security": _BEARER,
+                    "parameters": [_JOB_ID_PARAM],
+                    "responses": {
+                        "202": _json(_ref("Job"), "The job, pending again."),
+                        **_errors(
+                            *_COMMON,
+                            "NOT_FOUND",
+                            "NOT_RETRYABLE",
+                            "CONCURRENCY_LIMIT",
+                            "RATE_LIMITED",
+                            "QUEUE_UNAVAILABLE",
+                        ),
+                    },
+                }
+            },
         },
     }
 

@@ -59,7 +59,9 @@ class JobView(_Camel):
     @classmethod
     def of(cls, stored: StoredJob) -> JobView:
         # The client IP and the lease are server bookkeeping, not part of the API view.
-        fields = stored.job.model_dump(exclude={"ip_address", "lease_expires_at", "run"})
+        fields = stored.job.model_dump(
+            exclude={"ip_address", "lease_expires_at", "lease_token", "run"}
+        )
         return cls(job_id=stored.job_id, **fields)
 
 

@@ -22,6 +22,7 @@ from ..domain.errors import DomainError, ErrorCode
 from ..domain.jobs import JobStatus, new_pending_job, task_id_for
 from ..domain.limits import (
     RateScope,
+    RateWindow,
     idempotency_document_id,
     normalise_prompt,
     request_fingerprint,
@@ -63,22 +64,7 @@ class JobService:
         )
         now = self._clock()
         claim = self._idempotency_claim(request, prompt, now)
-        windows = [
-            window_for(
-                RateScope.USER,
-                request.user_id,
-                limit=s.user_rate_limit,
-                window_seconds=s.user_rate_window_seconds,
-                now=now,
-            ),
-            window_for(
-                RateScope.IP,
-                request.client_ip,
-                limit=s.ip_rate_limit,
-                window_seconds=s.ip_rate_window_seconds,
-                now=now,
-            ),
-        ]
+        windows = self._windows(request.user_id, request.client_ip, now)
         job = new_pending_job(
             user_id=request.user_id, prompt=prompt, created_at=now, ip_address=request.client_ip
         )
@@ -108,6 +94,25 @@ class JobService:
                 retry_after_seconds=30,
             )
         return Admission(stored, admission.replayed)
+
+    def _windows(self, user_id: str, client_ip: str, now: datetime) -> list[RateWindow]:
+        s = self._settings
+        return [
+            window_for(
+                RateScope.USER,
+                user_id,
+                limit=s.user_rate_limit,
+                window_seconds=s.user_rate_window_seconds,
+                now=now,
+            ),
+            window_for(
+                RateScope.IP,
+                client_ip,
+                limit=s.ip_rate_limit,
+                window_seconds=s.ip_rate_window_seconds,
+                now=now,
+            ),
+        ]
 
     def _idempotency_claim(
         self, request: CreateRequest, prompt: str, now: datetime
@@ -168,4 +173,34 @@ class JobService:
             "job cancelled",
             extra={"jobId": job_id, "userId": user_id, "event": "job.cancelled"},
         )
+        return stored
+
+    def retry(self, user_id: str, job_id: str, client_ip: str) -> StoredJob:
+        """Re-run a failed, retryable job: same job, a new run (and task name), same limits."""
+        now = self._clock()
+        with self._admission_locks.hold(user_id):
+            stored = self._store.admit_retry(
+                job_id,
+                user_id=user_id,
+                windows=self._windows(user_id, client_ip, now),
+                max_active=self._settings.max_concurrent_per_user,
+                now=now,
+            )
+        log.info(
+            "job retried by its owner",
+            extra={
+                "jobId": job_id,
+                "userId": user_id,
+                "run": stored.job.run,
+                "event": "job.retried",
+            },
+        )
+        stored = self._enqueue(stored)
+        if stored.job.status is JobStatus.FAILED:
+            raise DomainError(
+                ErrorCode.QUEUE_UNAVAILABLE,
+                QUEUE_UNAVAILABLE_MESSAGE,
+                details={"jobId": stored.job_id},
+                retry_after_seconds=30,
+            )
         return stored

@@ -1,0 +1,63 @@
+"""Who may call the worker: Cloud Tasks, and nobody else.
+
+Production runs two checks. IAM first: the function does not allow unauthenticated calls, and
+only the tasks service account has the invoker role, so Google's front end rejects everyone
+else. Then this module verifies the OIDC token Cloud Tasks attaches: Google's signature, the
+worker URL as audience, and the tasks service account as the verified email — so a mistake in
+IAM (e.g. allUsers added) does not open the worker.
+
+Locally the Cloud Tasks emulator sends no token; "local" mode accepts a request that names the
+configured queue in X-CloudTasks-QueueName, which is only meant to keep stray calls out.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import cachecontrol
+import requests
+from google.auth import exceptions as auth_exceptions
+from google.auth.transport.requests import Request as GoogleRequest
+from google.oauth2 import id_token
+
+from ..config import Settings
+from ..domain.errors import DomainError, ErrorCode
+from .auth import bearer_token
+
+_session_lock = threading.Lock()
+_request: GoogleRequest | None = None
+
+
+def _google_request() -> GoogleRequest:
+    # Google's public keys are cacheable for hours: one fetch per instance, not per task.
+    global _request
+    with _session_lock:
+        if _request is None:
+            _request = GoogleRequest(session=cachecontrol.CacheControl(requests.Session()))
+        return _request
+
+
+def verify_caller(headers: Any, settings: Settings) -> None:
+    if settings.worker_caller_check == "local":
+        queue = headers.get("X-CloudTasks-QueueName", "")
+        if queue not in (settings.tasks_queue, settings.queue_path):
+            raise DomainError(
+                ErrorCode.PERMISSION_DENIED, "Only the Cloud Tasks queue may call the worker."
+            )
+        return
+    token = bearer_token(headers.get("Authorization"))
+    try:
+        claims = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
+            token, _google_request(), audience=settings.worker_url
+        )
+    except auth_exceptions.TransportError as exc:
+        raise DomainError(
+            ErrorCode.AUTH_UNAVAILABLE, "Caller could not be verified now.", retry_after_seconds=5
+        ) from exc
+    except ValueError as exc:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "Invalid task token.") from exc
+    if claims.get("email") != settings.tasks_service_account or not claims.get("email_verified"):
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED, "Only the Cloud Tasks service account may call the worker."
+        )

@@ -1,0 +1,100 @@
+"""Why a generation attempt failed, whether trying again can help, and what to tell the learner.
+
+Adapters turn SDK exceptions and stream outcomes into a FailureCode by *type* (never by matching
+message text); this module owns the policy for each code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FailureCode(StrEnum):
+    RATE_LIMIT = "RATE_LIMIT"
+    API_KEY = "API_KEY"
+    SERVER_ERROR = "SERVER_ERROR"
+    NETWORK = "NETWORK"
+    TRUNCATED = "TRUNCATED"
+    CONTENT_BLOCKED = "CONTENT_BLOCKED"
+    SCHEMA_VALIDATION = "SCHEMA_VALIDATION"
+    UNKNOWN = "UNKNOWN"
+
+
+_RETRYABLE = {
+    FailureCode.RATE_LIMIT,
+    FailureCode.SERVER_ERROR,
+    FailureCode.NETWORK,
+    FailureCode.TRUNCATED,
+    FailureCode.SCHEMA_VALIDATION,
+}
+
+_MESSAGES = {
+    FailureCode.RATE_LIMIT: (
+        "The question generator is over its usage limit right now. Your job will be retried "
+        "automatically; if it still fails, try again in a few minutes."
+    ),
+    FailureCode.API_KEY: (
+        "The service's access to the question generator is misconfigured. Retrying will not "
+        "help; please report this problem."
+    ),
+    FailureCode.SERVER_ERROR: (
+        "The question generator had a temporary problem. Your job will be retried "
+        "automatically; if it still fails, try again later."
+    ),
+    FailureCode.NETWORK: (
+        "The connection to the question generator was lost. Your job will be retried "
+        "automatically; if it still fails, try again later."
+    ),
+    FailureCode.TRUNCATED: (
+        "The question generator stopped before finishing. The questions saved so far are kept; "
+        "retry to generate the rest."
+    ),
+    FailureCode.CONTENT_BLOCKED: (
+        "The question generator declined this request for safety reasons. Try describing "
+        "what you want to learn differently."
+    ),
+    FailureCode.SCHEMA_VALIDATION: (
+        "The question generator did not produce usable questions. Retry, or make your "
+        "request more specific."
+    ),
+    FailureCode.UNKNOWN: "Something unexpected went wrong while generating questions.",
+}
+
+# Anything shaped like a Google API key or a bearer token never reaches a job document.
+_SECRET = re.compile(r"AIza[0-9A-Za-z_\-]{20,}|ya29\.[0-9A-Za-z_\-.]+|Bearer\s+\S+")
+_MAX_DETAIL = 300
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: FailureCode
+    retryable: bool
+    message: str
+
+
+class ModelError(Exception):
+    """Raised by the model adapter: a classified failure of one model call."""
+
+    def __init__(self, code: FailureCode, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else str(code))
+        self.code = code
+        self.detail = detail
+
+
+def scrub(text: str) -> str:
+    return _SECRET.sub("[redacted]", text)[:_MAX_DETAIL]
+
+
+def failure_for(code: FailureCode, detail: str = "") -> Failure:
+    message = _MESSAGES[code]
+    if code is FailureCode.UNKNOWN and detail:
+        # The model's own words help here (e.g. the offline model naming the topics it knows).
+        message = f"{message} {scrub(detail)}"
+    return Failure(code=code, retryable=code in _RETRYABLE, message=message)
+
+
+def is_final(failure: Failure, *, attempt: int, max_attempts: int) -> bool:
+    """A failure ends the job when retrying cannot help or no delivery is left."""
+    return not failure.retryable or attempt >= max_attempts

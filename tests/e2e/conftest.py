@@ -75,12 +75,17 @@ class ApiSpawner:
         self._extras: list[Stack] = []
 
     def __call__(self, **env: str) -> str:
+        return self.function("api", **env)[0]
+
+    def function(self, target: str, port: int | None = None, **env: str) -> tuple[str, Stack]:
+        """Start one more function (api or process_job); returns its URL and its owner."""
         merged = {**self._default_env, **{k.upper(): v for k, v in env.items()}}
-        config = dataclasses.replace(self._stack.config, function_env=merged, api_port=free_port())
+        port = port or free_port()
+        config = dataclasses.replace(self._stack.config, function_env=merged)
         extra = Stack(config)
         self._extras.append(extra)
-        extra.start_function(f"api-{config.api_port}", "api", config.api_port)
-        return config.api_url
+        extra.start_function(f"{target}-{port}", target, port)
+        return config.url(port) + "/", extra
 
     def stop(self) -> None:
         for extra in self._extras:
@@ -92,6 +97,14 @@ def parked_api_url(stack: Stack, parked_worker: tuple[str, list[dict[str, Any]]]
     spawner = ApiSpawner(stack, {"WORKER_URL": parked_worker[0]})
     yield spawner()
     spawner.stop()
+
+
+@pytest.fixture(scope="module")
+def spawner(stack: Stack) -> Iterator[ApiSpawner]:
+    """Extra functions wired to the stack's emulators, with settings overridden per call."""
+    spawned = ApiSpawner(stack, {})
+    yield spawned
+    spawned.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # gcloud-tasks-emulator pins protobuf<5, which the service's own Google clients cannot use.
 TASKS_EMULATOR_PIN := gcloud-tasks-emulator==0.6.2
 
-.PHONY: venv dev dev-detach down status test lint typecheck unit integration e2e openapi bench clean
+.PHONY: venv demo dev dev-detach down status test lint typecheck unit integration e2e openapi bench clean
 
 venv: $(VENV)/.installed $(TASKS_VENV)/.installed
 
@@ -22,6 +22,10 @@ $(TASKS_VENV)/.installed:
 	test -x $(TASKS_VENV)/bin/python || $(PYTHON) -m venv $(TASKS_VENV)
 	$(TASKS_VENV)/bin/pip install --quiet '$(TASKS_EMULATOR_PIN)'
 	touch $@
+
+## The main job: stack up, submit "NATO alphabet", live progress, saved questions, stack down
+demo: venv
+	$(PY) -m dev.demo
 
 ## The local stack (Firestore + Cloud Tasks emulators, api / process_job / cleanup_jobs)
 dev: venv

@@ -63,6 +63,24 @@ class StackConfig:
     tasks_location: str = "us-central1"
     tasks_queue: str = "question-generation"
 
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        """Defaults, with any DEV_<PIECE>_PORT / DEV_MODEL_PACE_MS from the environment."""
+        overrides = {
+            name: int(os.environ[f"DEV_{name.upper()}"])
+            for name in (
+                "firestore_port",
+                "tasks_port",
+                "api_port",
+                "worker_port",
+                "cleanup_port",
+                "model_port",
+                "model_pace_ms",
+            )
+            if f"DEV_{name.upper()}" in os.environ
+        }
+        return cls(**overrides)
+
     @property
     def firestore_address(self) -> str:
         return self.firestore_host or f"{self.host}:{self.firestore_port}"

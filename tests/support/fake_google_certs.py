@@ -1,8 +1,13 @@
-"""Google's securetoken certificate endpoint, faked on loopback for production-path auth tests.
+"""Google's certificate endpoints, faked on loopback for production-path auth tests.
 
-In production firebase-admin verifies an ID token's RS256 signature against the X.509
-certificates it downloads (through ``requests``, which honours ``HTTPS_PROXY`` and
-``REQUESTS_CA_BUNDLE``) from ``https://www.googleapis.com/robot/v1/metadata/x509/securetoken@...``.
+In production two kinds of token are checked against X.509 certificates downloaded (through
+``requests``, which honours ``HTTPS_PROXY`` and ``REQUESTS_CA_BUNDLE``) from www.googleapis.com:
+
+* firebase-admin verifies a Firebase ID token's RS256 signature against the securetoken keys at
+  ``https://www.googleapis.com/robot/v1/metadata/x509/securetoken@...``;
+* google-auth (``id_token.verify_oauth2_token``) verifies the OIDC token Cloud Tasks attaches to
+  a task against Google's OAuth2 keys at ``https://www.googleapis.com/oauth2/v1/certs``.
+
 This module provides everything a test needs to run that real code offline:
 
 * :class:`CertificateAuthority` - a throwaway CA that issues the TLS certificate for
@@ -12,7 +17,9 @@ This module provides everything a test needs to run that real code offline:
   the keys Google publishes, plus helpers that mint tokens with them;
 * :class:`FakeGoogleCertsProxy` - a loopback HTTP proxy that answers ``CONNECT
   www.googleapis.com:443`` itself (it never dials out), terminates TLS and serves the
-  ``{kid: certificate}`` JSON with a ``Cache-Control`` header, or an error status;
+  ``{kid: certificate}`` JSON of either endpoint with a ``Cache-Control`` header, or an error
+  status;
+* :func:`proxy_environment` - the variables that route ``requests`` through that proxy;
 * :func:`loopback_only` - an audit hook that records and blocks any attempt to resolve or
   reach a non-loopback address while it is active.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import hashlib
 import http.server
 import ipaddress
 import json
@@ -46,6 +54,11 @@ from cryptography.x509.oid import NameOID
 CERTS_HOST = "www.googleapis.com"
 CERTS_PATH = "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 CERTS_URL = f"https://{CERTS_HOST}{CERTS_PATH}"
+# Google's OAuth2 signing keys (google-auth's ``_GOOGLE_OAUTH2_CERTS_URL``): they sign the OIDC
+# tokens Google mints for service accounts, e.g. the one Cloud Tasks attaches to a task.
+OAUTH2_CERTS_PATH = "/oauth2/v1/certs"
+OAUTH2_CERTS_URL = f"https://{CERTS_HOST}{OAUTH2_CERTS_PATH}"
+OAUTH2_ISSUER = "https://accounts.google.com"
 CERTS_MAX_AGE_SECONDS = 3600
 
 
@@ -71,16 +84,16 @@ def _validity() -> tuple[datetime.datetime, datetime.datetime]:
 
 @dataclass(frozen=True)
 class SigningKey:
-    """An RSA key published (or not) under ``kid``, like one of Google's securetoken keys."""
+    """An RSA key published (or not) under ``kid``, like one of Google's signing keys."""
 
     kid: str
     private_key: rsa.RSAPrivateKey = field(repr=False)
     certificate_pem: str = field(repr=False)
 
     @classmethod
-    def generate(cls, kid: str) -> SigningKey:
+    def generate(cls, kid: str, *, common_name: str = "securetoken.system.test") -> SigningKey:
         key = _new_rsa_key()
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.system.test")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         not_before, not_after = _validity()
         certificate = (
             x509.CertificateBuilder()
@@ -119,6 +132,31 @@ def id_token_claims(
         "iat": issued_at,
         "exp": issued_at + lifetime_seconds,
         "firebase": {"identities": {}, "sign_in_provider": "password"},
+    }
+
+
+def oidc_token_claims(
+    *,
+    audience: str,
+    email: str,
+    issued_at: int,
+    lifetime_seconds: int = 3600,
+    email_verified: bool = True,
+) -> dict[str, Any]:
+    """The claims of the OIDC token Google mints for a service account, as Cloud Tasks sends it.
+
+    ``sub``/``azp`` are the account's 21-digit unique id; a stable fake derived from the email.
+    """
+    unique_id = str(10**20 + int(hashlib.sha256(email.encode()).hexdigest(), 16) % 10**20)
+    return {
+        "iss": OAUTH2_ISSUER,
+        "aud": audience,
+        "azp": unique_id,
+        "sub": unique_id,
+        "email": email,
+        "email_verified": email_verified,
+        "iat": issued_at,
+        "exp": issued_at + lifetime_seconds,
     }
 
 
@@ -211,6 +249,29 @@ class CertificateAuthority:
         return cert_path, key_path
 
 
+_PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+_NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
+
+
+def proxy_environment(*, proxy_url: str, ca_bundle: Path) -> dict[str, str | None]:
+    """Variables to set (``None``: unset) so ``requests`` reaches www.googleapis.com via the proxy.
+
+    Both spellings of the proxy variable are set: urllib's ``getproxies()`` lets the lower-case
+    one win when both exist. ``NO_PROXY`` is unset so nothing bypasses the proxy.
+    """
+    env: dict[str, str | None] = dict.fromkeys(_PROXY_VARIABLES + _NO_PROXY_VARIABLES)
+    env["HTTPS_PROXY"] = env["https_proxy"] = proxy_url
+    env["REQUESTS_CA_BUNDLE"] = env["CURL_CA_BUNDLE"] = str(ca_bundle)
+    return env
+
+
 def write_service_account_file(path: Path, *, project_id: str) -> Path:
     """A syntactically valid service-account key file that is never used to call anything.
 
@@ -297,12 +358,13 @@ class _OriginHandler(_QuietHandler):
         fake = self.server.fake
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         fake.log.append(f"GET https://{self.headers.get('Host')}{path}")
-        if path != CERTS_PATH:
+        document = fake.document_at(path)
+        if document is None:
             self._reply(HTTPStatus.NOT_FOUND, b"", {})
         elif fake.status != HTTPStatus.OK:
             self._reply(fake.status, b"unavailable", {"Retry-After": "30"})
         else:
-            body = json.dumps(fake.published).encode()
+            body = json.dumps(document).encode()
             self._reply(
                 HTTPStatus.OK,
                 body,
@@ -316,10 +378,12 @@ class _OriginHandler(_QuietHandler):
 
 
 class FakeGoogleCertsProxy:
-    """A loopback HTTP proxy whose only destination is a fake Google certificate endpoint.
+    """A loopback HTTP proxy whose only destination is a fake www.googleapis.com.
 
-    ``published`` is the ``{kid: certificate PEM}`` document served; ``status`` other than 200
-    makes the endpoint answer that status instead. ``log`` records every request seen.
+    ``published`` is the ``{kid: certificate PEM}`` document served at the securetoken path
+    (Firebase ID tokens), ``oauth2_published`` the one served at ``/oauth2/v1/certs`` (Google
+    OIDC tokens); an endpoint given ``None`` answers 404. ``status`` other than 200 makes every
+    endpoint answer that status instead. ``log`` records every request seen.
     """
 
     def __init__(
@@ -327,10 +391,12 @@ class FakeGoogleCertsProxy:
         *,
         server_cert: Path,
         server_key: Path,
-        published: Mapping[str, str],
+        published: Mapping[str, str] | None = None,
+        oauth2_published: Mapping[str, str] | None = None,
         status: HTTPStatus = HTTPStatus.OK,
     ) -> None:
-        self.published = dict(published)
+        self.published = None if published is None else dict(published)
+        self.oauth2_published = None if oauth2_published is None else dict(oauth2_published)
         self.status = status
         self.log: list[str] = []
         self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -345,9 +411,19 @@ class FakeGoogleCertsProxy:
         port = self._server.server_address[1]
         return f"http://127.0.0.1:{port}"
 
+    def document_at(self, path: str) -> dict[str, str] | None:
+        """The ``{kid: certificate}`` document served at ``path``, if any."""
+        return {CERTS_PATH: self.published, OAUTH2_CERTS_PATH: self.oauth2_published}.get(path)
+
     @property
     def certificate_fetches(self) -> int:
+        """Requests that reached the securetoken endpoint (whatever it answered)."""
         return self.log.count(f"GET {CERTS_URL}")
+
+    @property
+    def oauth2_certificate_fetches(self) -> int:
+        """Requests that reached the OAuth2 certificate endpoint (whatever it answered)."""
+        return self.log.count(f"GET {OAUTH2_CERTS_URL}")
 
     def __enter__(self) -> FakeGoogleCertsProxy:
         self._thread.start()

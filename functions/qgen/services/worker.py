@@ -162,15 +162,20 @@ class WorkerService:
             chunks = self._model.stream_questions(
                 job.prompt, topic=job.topic or "", count=remaining, existing=existing
             )
-            with contextlib.closing(chunks):
-                for chunk in chunks:
-                    if writer.stopped:
-                        break
-                    usage.add(chunk.usage)
-                    finish_reason = chunk.finish_reason or finish_reason
-                    _hand_over(writer, _parse(parser.feed, chunk.text))
-                else:
-                    ended = True
+            # Usage metadata is cumulative over a stream: the last report is the total.
+            stream_usage: Usage | None = None
+            try:
+                with contextlib.closing(chunks):
+                    for chunk in chunks:
+                        if writer.stopped:
+                            break
+                        stream_usage = chunk.usage or stream_usage
+                        finish_reason = chunk.finish_reason or finish_reason
+                        _hand_over(writer, _parse(parser.feed, chunk.text))
+                    else:
+                        ended = True
+            finally:
+                usage.add(stream_usage)
             if writer.stopped:
                 return writer.close(finalizing=False)
             problem = stream_outcome(finish_reason) if ended else None

@@ -12,6 +12,7 @@ configured queue in X-CloudTasks-QueueName, which is only meant to keep stray ca
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -23,8 +24,11 @@ from google.oauth2 import id_token
 
 from ..config import Settings
 from ..domain.errors import DomainError, ErrorCode
-from .auth import bearer_token
 
+_CERT_FETCH_TIMEOUT_SECONDS = 5
+# Cloud Tasks' clock and ours may differ a little; a token "issued in the future" by a second
+# must not bounce a task.
+_CLOCK_SKEW_SECONDS = 10
 _session_lock = threading.Lock()
 _request: GoogleRequest | None = None
 
@@ -46,18 +50,26 @@ def verify_caller(headers: Any, settings: Settings) -> None:
                 ErrorCode.PERMISSION_DENIED, "Only the Cloud Tasks queue may call the worker."
             )
         return
-    token = bearer_token(headers.get("Authorization"))
+    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "The task carries no OIDC token.")
     try:
         claims = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
-            token, _google_request(), audience=settings.worker_url
+            token.strip(),
+            functools.partial(_google_request(), timeout=_CERT_FETCH_TIMEOUT_SECONDS),
+            audience=settings.worker_url,
+            clock_skew_in_seconds=_CLOCK_SKEW_SECONDS,
         )
     except auth_exceptions.TransportError as exc:
         raise DomainError(
             ErrorCode.AUTH_UNAVAILABLE, "Caller could not be verified now.", retry_after_seconds=5
         ) from exc
-    except ValueError as exc:
+    except (ValueError, KeyError, auth_exceptions.GoogleAuthError) as exc:
+        # google-auth reports a wrong issuer as GoogleAuthError and a missing one as KeyError,
+        # not ValueError; all mean "not a Google token for us" (401, not a 500 and a redelivery).
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Invalid task token.") from exc
-    if claims.get("email") != settings.tasks_service_account or not claims.get("email_verified"):
+    verified = claims.get("email_verified") is True
+    if claims.get("email") != settings.tasks_service_account or not verified:
         raise DomainError(
             ErrorCode.PERMISSION_DENIED, "Only the Cloud Tasks service account may call the worker."
         )

@@ -467,10 +467,11 @@ class TestFormat:
     def test_the_offset_counts_the_whole_stream(self) -> None:
         text = json.dumps([mc(), tf()])
         parser = StreamParser()
-        for char in text + " ":
+        for char in text + " x":
             parser.feed(char)
+        # Text after the closed array is found when the stream ends.
         with pytest.raises(StreamFormatError) as error:
-            parser.feed("x")
+            parser.finish(complete=True)
         assert error.value.offset == len(text) + 1
 
     def test_items_finished_before_an_error_are_returned_and_the_error_follows(self) -> None:

@@ -9,11 +9,12 @@ Pure: no I/O, no clocks, no SDKs.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import StrEnum
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict
@@ -214,62 +215,35 @@ class StreamFormatError(ValueError):
         self.offset = offset
 
 
-class _Phase(Enum):
-    PREAMBLE = "preamble"  # before the array's "[" (whitespace and one ```json fence allowed)
-    FIRST = "first"  # right after "[": a value or "]"
-    NEXT = "next"  # right after ",": a value
-    VALUE = "value"  # inside an item
-    AFTER_VALUE = "after_value"  # an item ended: "," or "]"
-    CLOSED = "closed"  # after "]": whitespace and the fence's closing ``` only
-    FAILED = "failed"
-    FINISHED = "finished"
-
-
-_NON_WS: Final = re.compile(r"[^ \t\r\n]")
-_STRING_STOP: Final = re.compile(r'["\\]')
-_CONTAINER_STOP: Final = re.compile(r'["\[\]{}]')
-_SCALAR_END: Final = re.compile(r'[ \t\r\n,:\[\]{}"]')
-_CLOSER: Final = {"{": "}", "[": "]"}
+# One opening fence line ("```" or "```json") may precede the array; its "```" may follow it.
 _FENCE: Final = "```"
 _FENCE_LINE: Final = re.compile(r"```[ \t]*(?:json)?[ \t]*\r?", re.IGNORECASE)
 _MAX_FENCE_LINE: Final = 64
+_ERROR_AT: Final = re.compile(r"line (\d+) column (\d+)")
 
 
 class StreamParser:
     """Feeds on the streamed text and returns each item once it is provably finished.
 
-    Item i is finished when item i+1 has begun (its first character arrived after the comma),
-    or, for the last item, when the caller says the stream ended complete (finish reason STOP)
-    and the array was closed. Finished items are validated (`validate_item`) and deduplicated
-    against `seen` (normalised texts of questions already saved; accepted keys are added).
+    The accumulated text is parsed with ``pydantic_core.from_json(..., allow_partial=True)``,
+    which returns the array as far as it goes and leaves a half-written string out entirely.
+    Item i is finished when the parsed array has an item i+1 (its first character arrived
+    after the comma); the last item only when the caller says the stream ended complete
+    (finish reason STOP) and the whole text parses strictly as one array. Finished items are
+    validated (`validate_item`) and deduplicated against `seen` (normalised texts of questions
+    already saved; accepted keys are added).
 
-    The text is scanned once (strings, escapes and bracket depth are tracked across chunks),
-    and each item is parsed strictly with pydantic_core only when its text is whole, so cost
-    is linear in the stream and a half-written item can never be parsed, let alone emitted.
-
-    Errors: a text that is not a JSON array raises StreamFormatError. If the same chunk also
-    finished items, `feed` returns them and the error is raised by the next call instead, so
-    no finished item is lost. After an error every call raises it again.
+    Errors: a text that is not a JSON array raises StreamFormatError. Items finished before
+    the fault are still returned, and the error is raised by the next call; after an error
+    every call raises it again.
     """
 
     def __init__(self, *, seen: set[str] | None = None) -> None:
         self._seen = seen if seen is not None else set()
-        self._buf = ""  # the text from the first character still needed
-        self._dropped = 0  # characters of the stream before _buf
-        self._pos = 0  # scan position in _buf
-        self._phase = _Phase.PREAMBLE
-        self._fenced = False
-        self._fence_closed = False
-        # The item being scanned.
-        self._start = 0
-        self._stack: list[str] = []
-        self._in_string = False
-        self._scalar = False
-        self._index = 0  # index of the item being scanned (or next to begin)
-        self._value: object = None  # the item just scanned, parsed
-        # A whole item waiting for the next one to begin (or, if last, for finish()).
-        self._pending: tuple[int, object] | None = None
+        self._text = ""
+        self._emitted = 0  # items handed out so far
         self._error: StreamFormatError | None = None
+        self._finished = False
         self._accepted = 0
         self._rejected: Counter[RejectReason] = Counter()
 
@@ -294,50 +268,112 @@ class StreamParser:
     def feed(self, chunk: str) -> list[ParsedItem]:
         """Add the next piece of text; return the items it finished, in stream order."""
         self._check_usable()
-        self._buf += chunk
-        out: list[ParsedItem] = []
+        self._text += chunk
         try:
-            self._scan(out)
-        except StreamFormatError as error:
-            self._error = error
-            self._phase = _Phase.FAILED
+            items = self._parse(partial=True)
+        except _FaultError as fault:
+            self._error = fault.error
+            out = self._emit(fault.items_before, last_is_finished=False)
             if not out:
-                raise
-        self._compact()
-        return out
+                raise fault.error from None
+            return out
+        return self._emit(items, last_is_finished=False)
 
     def finish(self, *, complete: bool) -> list[ParsedItem]:
         """End the stream; return the last item if the stream ended complete.
 
-        complete=True (finish reason STOP): the array must have been closed, else
-        StreamFormatError; the last item counts as finished. complete=False (MAX_TOKENS,
-        SAFETY, no finish reason, a broken connection): the last item is dropped unemitted,
-        even when its text looks whole, and no format error is raised for the missing end.
+        complete=True (finish reason STOP): the text must be exactly one JSON array (plus the
+        optional fence), else StreamFormatError; its last item counts as finished.
+        complete=False (MAX_TOKENS, SAFETY, no finish reason, a broken connection): the last
+        item is dropped unemitted, even when its text looks whole.
         """
         self._check_usable()
-        phase, pending = self._phase, self._pending
-        self._phase, self._pending = _Phase.FINISHED, None
+        self._finished = True
         if not complete:
             return []
-        if phase is not _Phase.CLOSED:
-            error = StreamFormatError(
-                "the stream ended before the array was closed",
-                offset=self._dropped + len(self._buf),
-            )
-            self._error = error
-            raise error
-        return [] if pending is None else [self._judge(*pending)]
+        try:
+            items = self._parse(partial=False)
+        except _FaultError as fault:
+            self._error = fault.error
+            raise fault.error from None
+        return self._emit(items, last_is_finished=True)
 
     # -- internals
 
     def _check_usable(self) -> None:
         if self._error is not None:
             raise self._error
-        if self._phase is _Phase.FINISHED:
+        if self._finished:
             raise RuntimeError("the stream parser has already finished")
 
-    def _fail(self, message: str, pos: int) -> StreamFormatError:
-        return StreamFormatError(message, offset=self._dropped + pos)
+    def _emit(self, items: list[object], *, last_is_finished: bool) -> list[ParsedItem]:
+        finished = len(items) if last_is_finished else len(items) - 1
+        out = [self._judge(i, items[i]) for i in range(self._emitted, finished)]
+        self._emitted = max(self._emitted, finished)
+        return out
+
+    def _parse(self, *, partial: bool) -> list[object]:
+        """The array so far (partial) or the whole array (strict); [] before it begins."""
+        start = self._array_start()
+        if start is None:
+            if partial:
+                return []
+            raise _FaultError(
+                StreamFormatError("the stream ended before the array began", offset=0)
+            )
+        body = self._text[start:]
+        if not partial and self._fenced:
+            stripped = body.rstrip()
+            if stripped.endswith(_FENCE):
+                body = stripped[: -len(_FENCE)]
+        try:
+            value = from_json(body, allow_partial=partial, allow_inf_nan=False)
+        except ValueError as error:
+            offset = start + _error_offset(body, str(error))
+            if partial:
+                message = "the stream is not one JSON array"
+            elif str(error).startswith("EOF"):
+                message = "the stream ended before the array was closed"
+            elif str(error).startswith("trailing characters"):
+                message = "unexpected text after the array"
+            else:
+                message = "the stream did not end as one complete JSON array"
+            before: list[object] = []
+            if partial and offset > start:
+                with contextlib.suppress(ValueError):
+                    before = list(from_json(self._text[start:offset], allow_partial=True))
+            raise _FaultError(
+                StreamFormatError(f"{message}: {error}", offset=offset), before
+            ) from None
+        if not isinstance(value, list):  # pragma: no cover - the text starts with "["
+            raise _FaultError(StreamFormatError("expected a JSON array", offset=start))
+        return value
+
+    def _array_start(self) -> int | None:
+        """Where the array's "[" is, past whitespace and one fence line; None if not there yet."""
+        text = self._text
+        pos = len(text) - len(text.lstrip())
+        self._fenced = text.startswith(_FENCE, pos)
+        if self._fenced:
+            newline = text.find("\n", pos)
+            if newline < 0:
+                if len(text) - pos > _MAX_FENCE_LINE:
+                    raise _FaultError(
+                        StreamFormatError("the opening fence is not ```json", offset=pos)
+                    )
+                return None
+            if _FENCE_LINE.fullmatch(text, pos, newline) is None:
+                raise _FaultError(StreamFormatError("the opening fence is not ```json", offset=pos))
+            rest = text[newline + 1 :]
+            pos = newline + 1 + len(rest) - len(rest.lstrip())
+        if pos >= len(text) or (not self._fenced and _FENCE.startswith(text[pos:])):
+            return None  # nothing yet, or what may become the opening fence
+        if text[pos] != "[":
+            found = text[pos]
+            raise _FaultError(
+                StreamFormatError(f"expected a JSON array, found {found!r}", offset=pos)
+            )
+        return pos
 
     def _judge(self, index: int, value: object) -> ParsedItem:
         result = validate_item(value)
@@ -351,145 +387,23 @@ class StreamParser:
         self._rejected[result.reason] += 1
         return RejectedItem(index=index, rejection=result)
 
-    def _compact(self) -> None:
-        """Forget text no longer needed: everything before the item in progress."""
-        cut = self._start if self._phase is _Phase.VALUE else self._pos
-        if cut > 0:
-            self._buf = self._buf[cut:]
-            self._dropped += cut
-            self._pos -= cut
-            self._start = 0  # the item in progress, if any, now begins the buffer
 
-    def _scan(self, out: list[ParsedItem]) -> None:
-        buf = self._buf
-        n = len(buf)
-        while self._pos < n:
-            if self._phase is _Phase.VALUE:
-                if not self._scan_value(buf):
-                    return
-                continue
-            match = _NON_WS.search(buf, self._pos)
-            if match is None:
-                self._pos = n
-                return
-            pos = self._pos = match.start()
-            char = buf[pos]
-            if self._phase is _Phase.PREAMBLE:
-                if not self._scan_preamble(buf, pos):
-                    return
-            elif self._phase in (_Phase.FIRST, _Phase.NEXT):
-                if char == "]" and self._phase is _Phase.FIRST:
-                    self._phase = _Phase.CLOSED
-                    self._pos = pos + 1
-                elif char in ",]":
-                    raise self._fail(f"expected an item, found {char!r}", pos)
-                else:
-                    if self._pending is not None:
-                        out.append(self._judge(*self._pending))
-                        self._pending = None
-                    self._begin_value(char, pos)
-            elif self._phase is _Phase.AFTER_VALUE:
-                if char not in ",]":
-                    raise self._fail(f"expected ',' or ']' after an item, found {char!r}", pos)
-                self._pending = (self._index, self._value)
-                self._index += 1
-                self._value = None
-                self._phase = _Phase.NEXT if char == "," else _Phase.CLOSED
-                self._pos = pos + 1
-            elif not self._scan_closed(buf, pos):  # _Phase.CLOSED
-                return
+class _FaultError(Exception):
+    """A StreamFormatError plus the items that parsed before the fault."""
 
-    def _scan_preamble(self, buf: str, pos: int) -> bool:
-        """Before the array. Returns False when more text is needed."""
-        char = buf[pos]
-        if char == "[":
-            self._phase = _Phase.FIRST
-            self._pos = pos + 1
-            return True
-        if char != "`" or self._fenced:
-            raise self._fail(f"expected a JSON array, found {char!r}", pos)
-        newline = buf.find("\n", pos)
-        if newline < 0:
-            if len(buf) - pos > _MAX_FENCE_LINE:
-                raise self._fail("the opening code fence is not ```json", pos)
-            return False
-        if _FENCE_LINE.fullmatch(buf, pos, newline) is None:
-            raise self._fail("the opening code fence is not ```json", pos)
-        self._fenced = True
-        self._pos = newline + 1
-        return True
+    def __init__(self, error: StreamFormatError, items_before: list[object] | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.items_before = items_before or []
 
-    def _scan_closed(self, buf: str, pos: int) -> bool:
-        """After the array. Returns False when more text is needed."""
-        if self._fenced and not self._fence_closed and buf[pos] == "`":
-            tail = buf[pos : pos + len(_FENCE)]
-            if tail == _FENCE:
-                self._fence_closed = True
-                self._pos = pos + len(_FENCE)
-                return True
-            if _FENCE.startswith(tail) and pos + len(tail) == len(buf):
-                return False
-        raise self._fail("unexpected text after the array", pos)
 
-    def _begin_value(self, char: str, pos: int) -> None:
-        self._phase = _Phase.VALUE
-        self._start = pos
-        self._stack.clear()
-        self._in_string = char == '"'
-        self._scalar = char not in '"[{'
-        if char in _CLOSER:
-            self._stack.append(_CLOSER[char])
-        self._pos = pos if self._scalar else pos + 1
-
-    def _scan_value(self, buf: str) -> bool:
-        """Inside an item. Returns True when the item ended, False when more text is needed."""
-        pos, n, stack = self._pos, len(buf), self._stack
-        while pos < n:
-            if self._in_string:
-                match = _STRING_STOP.search(buf, pos)
-                if match is None:
-                    break
-                pos = match.start()
-                if buf[pos] == "\\":
-                    if pos + 1 == n:  # the escaped character has not arrived yet
-                        break
-                    pos += 2
-                    continue
-                self._in_string = False
-                pos += 1
-                if not stack:
-                    return self._end_value(buf, pos)
-            elif self._scalar:
-                match = _SCALAR_END.search(buf, pos)
-                if match is None:  # a number or literal may still grow
-                    break
-                return self._end_value(buf, match.start())
-            else:
-                match = _CONTAINER_STOP.search(buf, pos)
-                if match is None:
-                    break
-                pos = match.start()
-                char = buf[pos]
-                pos += 1
-                if char == '"':
-                    self._in_string = True
-                elif char in _CLOSER:
-                    stack.append(_CLOSER[char])
-                elif stack.pop() != char:
-                    raise self._fail(f"mismatched {char!r}", pos - 1)
-                elif not stack:
-                    return self._end_value(buf, pos)
-        self._pos = pos
-        return False
-
-    def _end_value(self, buf: str, end: int) -> bool:
-        text = buf[self._start : end]
-        try:
-            self._value = from_json(text, allow_inf_nan=False)
-        except ValueError as error:
-            raise self._fail(
-                f"item {self._index} is not valid JSON: {error}", self._start
-            ) from None
-        self._phase = _Phase.AFTER_VALUE
-        self._pos = end
-        return True
+def _error_offset(text: str, message: str) -> int:
+    """pydantic_core reports 'line L column C'; turn it into an index into ``text``."""
+    match = _ERROR_AT.search(message)
+    if match is None:
+        return len(text)
+    line, column = int(match.group(1)), int(match.group(2))
+    start = 0
+    for _ in range(line - 1):
+        start = text.index("\n", start) + 1
+    return min(len(text), start + max(column - 1, 0))

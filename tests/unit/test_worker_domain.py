@@ -94,3 +94,14 @@ def test_generation_prompt_names_count_topic_and_existing_questions() -> None:
 @pytest.mark.parametrize(("raw", "expected"), [(0, 1), (1, 1), (26, 26), (40, 40), (500, 40)])
 def test_estimated_count_is_clamped(raw: int, expected: int) -> None:
     assert clamp_count(raw, minimum=1, maximum=40) == expected
+
+
+def test_the_stream_schema_sent_to_the_model_matches_the_question_model() -> None:
+    from qgen.adapters.gemini import QUESTIONS_SCHEMA
+    from qgen.domain.questions import QuestionDraft, QuestionType
+
+    item = QUESTIONS_SCHEMA["items"]
+    aliases = [f.alias for f in QuestionDraft.model_fields.values()]
+    assert list(item["properties"]) == aliases
+    assert item["required"] == aliases
+    assert item["properties"]["type"]["enum"] == [t.value for t in QuestionType]

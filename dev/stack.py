@@ -348,6 +348,7 @@ class Stack:
             "TASKS_LOCATION": c.tasks_location,
             "TASKS_QUEUE": c.tasks_queue,
             "WORKER_URL": c.worker_url,
+            "CLEANUP_URL": c.cleanup_url,
             "TASKS_SERVICE_ACCOUNT": "",
             "PYTHONUNBUFFERED": "1",
             **c.function_env,

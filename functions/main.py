@@ -5,9 +5,8 @@ from __future__ import annotations
 import functions_framework
 from flask import Request, Response
 from qgen.http.responses import framework_error_response
-from qgen.http.worker_stub import not_implemented
 from qgen.logs import set_trace_from_header
-from qgen.wiring import api_app, worker_app
+from qgen.wiring import api_app, cleanup_app, worker_app
 from werkzeug.exceptions import HTTPException
 
 
@@ -25,7 +24,8 @@ def process_job(request: Request) -> Response:
 
 @functions_framework.http
 def cleanup_jobs(request: Request) -> Response:
-    return not_implemented("cleanup_jobs", "scheduled cleanup is not built yet (issue: operations)")
+    set_trace_from_header(request.headers.get("X-Cloud-Trace-Context"))
+    return cleanup_app().handle(request)
 
 
 # Requests the framework refuses before routing to a function (a path it cannot match, a

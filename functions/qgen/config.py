@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     # The job document is written at most this often while questions stream in.
     progress_write_interval_seconds: float = Field(default=1.0, ge=0)
 
+    # --- Cleanup (Cloud Scheduler) ---
+    # OIDC audience and identity of the scheduler's calls to cleanup_jobs (production).
+    cleanup_url: str = "http://127.0.0.1:8083/"
+    scheduler_service_account: str = ""
+    # A pending job whose task has not run this long after it was queued is queued again under
+    # the same task name (a no-op while the task still exists).
+    stale_pending_seconds: int = Field(default=900, ge=60)
+    cleanup_page_size: int = Field(default=300, ge=1, le=500)
+
     # --- Firestore ---
     transaction_max_attempts: int = Field(default=12, ge=1)
 

@@ -8,17 +8,30 @@ from google.cloud import firestore
 
 from . import logs
 from .adapters.auth import verify_user
+from .adapters.cleanup_store import CleanupStore
 from .adapters.clock import utc_now
 from .adapters.firestore_store import FirestoreStore
 from .adapters.gemini import GeminiModel
-from .adapters.task_auth import verify_caller
+from .adapters.task_auth import verify_caller, verify_scheduler
 from .adapters.task_queue import CloudTasksQueue
 from .adapters.worker_store import WorkerStore
 from .config import Settings, get_settings
 from .http.app import ApiApp
+from .http.cleanup_app import CleanupApp
 from .http.worker_app import WorkerApp
+from .services.cleanup import CleanupService
 from .services.jobs import JobService
 from .services.worker import WorkerService
+
+
+def _queue(settings: Settings) -> CloudTasksQueue:
+    return CloudTasksQueue(
+        queue_path=settings.queue_path,
+        worker_url=settings.worker_url,
+        service_account_email=settings.tasks_service_account,
+        emulator_host=settings.tasks_emulator_host,
+        timeout_seconds=settings.tasks_enqueue_timeout_seconds,
+    )
 
 
 def build_api(settings: Settings) -> ApiApp:
@@ -26,13 +39,7 @@ def build_api(settings: Settings) -> ApiApp:
         firestore.Client(project=settings.project_id),
         transaction_max_attempts=settings.transaction_max_attempts,
     )
-    queue = CloudTasksQueue(
-        queue_path=settings.queue_path,
-        worker_url=settings.worker_url,
-        service_account_email=settings.tasks_service_account,
-        emulator_host=settings.tasks_emulator_host,
-        timeout_seconds=settings.tasks_enqueue_timeout_seconds,
-    )
+    queue = _queue(settings)
     service = JobService(store=store, queue=queue, settings=settings, clock=utc_now)
     return ApiApp(
         service=service,
@@ -69,3 +76,20 @@ def worker_app() -> WorkerApp:
     settings = get_settings()
     logs.configure(settings.project_id)
     return build_worker(settings)
+
+
+def build_cleanup(settings: Settings) -> CleanupApp:
+    store = CleanupStore(
+        firestore.Client(project=settings.project_id),
+        page_size=settings.cleanup_page_size,
+        transaction_max_attempts=settings.transaction_max_attempts,
+    )
+    service = CleanupService(store=store, queue=_queue(settings), settings=settings, clock=utc_now)
+    return CleanupApp(service=service, verify_caller=partial(verify_scheduler, settings=settings))
+
+
+@lru_cache(maxsize=1)
+def cleanup_app() -> CleanupApp:
+    settings = get_settings()
+    logs.configure(settings.project_id)
+    return build_cleanup(settings)

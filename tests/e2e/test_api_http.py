@@ -270,8 +270,15 @@ def test_unreachable_queue_fails_the_job_and_answers_503(
             assert_error(create(client), 503, "QUEUE_UNAVAILABLE")
 
 
-def test_cleanup_says_plainly_it_is_not_built(stack: Stack) -> None:
-    assert_error(httpx.post(stack.config.cleanup_url, json={}), 501, "NOT_IMPLEMENTED")
+def test_cleanup_answers_only_the_scheduler(stack: Stack) -> None:
+    url = stack.config.cleanup_url
+    assert_error(httpx.post(url, json={}), 403, "PERMISSION_DENIED")
+    scheduler = {"X-CloudScheduler": "true"}
+    assert_error(httpx.post(url, json={"mode": "nope"}, headers=scheduler), 400, "INVALID_ARGUMENT")
+    assert_error(httpx.get(url, headers=scheduler), 405, "METHOD_NOT_ALLOWED")
+    ran = httpx.post(url, json={"mode": "recovery"}, headers=scheduler, timeout=60)
+    assert ran.status_code == 200, ran.text
+    assert ran.json()["mode"] == "recovery"
 
 
 def test_worker_refuses_callers_that_are_not_the_queue(stack: Stack) -> None:

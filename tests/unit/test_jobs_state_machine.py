@@ -82,6 +82,7 @@ def test_job_document_uses_the_camel_case_contract_and_omits_unset_fields() -> N
         "questionsRejected": 0,
         "questionIds": [],
         "createdAt": now,
+        "enqueuedAt": now,
         "ipAddress": "::1",
         "attempts": 0,
         "run": 0,

@@ -43,6 +43,7 @@ def _google_request() -> GoogleRequest:
 
 
 def verify_caller(headers: Any, settings: Settings) -> None:
+    """The worker: Cloud Tasks' OIDC token for TASKS_SERVICE_ACCOUNT, audience WORKER_URL."""
     if settings.worker_caller_check == "local":
         queue = headers.get("X-CloudTasks-QueueName", "")
         if queue not in (settings.tasks_queue, settings.queue_path):
@@ -50,14 +51,41 @@ def verify_caller(headers: Any, settings: Settings) -> None:
                 ErrorCode.PERMISSION_DENIED, "Only the Cloud Tasks queue may call the worker."
             )
         return
+    _verify_google_oidc(
+        headers,
+        audience=settings.worker_url,
+        service_account=settings.tasks_service_account,
+        who="the Cloud Tasks service account",
+    )
+
+
+def verify_scheduler(headers: Any, settings: Settings) -> None:
+    """cleanup_jobs: Cloud Scheduler's OIDC token for SCHEDULER_SERVICE_ACCOUNT, audience
+    CLEANUP_URL. Locally (the same mode as the worker) the X-CloudScheduler header Cloud
+    Scheduler sends is required instead, to keep stray calls out."""
+    if settings.worker_caller_check == "local":
+        if headers.get("X-CloudScheduler", "").lower() != "true":
+            raise DomainError(
+                ErrorCode.PERMISSION_DENIED, "Only Cloud Scheduler may call the cleanup."
+            )
+        return
+    _verify_google_oidc(
+        headers,
+        audience=settings.cleanup_url,
+        service_account=settings.scheduler_service_account,
+        who="the Cloud Scheduler service account",
+    )
+
+
+def _verify_google_oidc(headers: Any, *, audience: str, service_account: str, who: str) -> None:
     scheme, _, token = (headers.get("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "The task carries no OIDC token.")
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "The call carries no OIDC token.")
     try:
         claims = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
             token.strip(),
             functools.partial(_google_request(), timeout=_CERT_FETCH_TIMEOUT_SECONDS),
-            audience=settings.worker_url,
+            audience=audience,
             clock_skew_in_seconds=_CLOCK_SKEW_SECONDS,
         )
     except auth_exceptions.TransportError as exc:
@@ -67,9 +95,7 @@ def verify_caller(headers: Any, settings: Settings) -> None:
     except (ValueError, KeyError, auth_exceptions.GoogleAuthError) as exc:
         # google-auth reports a wrong issuer as GoogleAuthError and a missing one as KeyError,
         # not ValueError; all mean "not a Google token for us" (401, not a 500 and a redelivery).
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "Invalid task token.") from exc
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "Invalid OIDC token.") from exc
     verified = claims.get("email_verified") is True
-    if claims.get("email") != settings.tasks_service_account or not verified:
-        raise DomainError(
-            ErrorCode.PERMISSION_DENIED, "Only the Cloud Tasks service account may call the worker."
-        )
+    if not service_account or claims.get("email") != service_account or not verified:
+        raise DomainError(ErrorCode.PERMISSION_DENIED, f"Only {who} may call this function.")

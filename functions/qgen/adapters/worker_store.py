@@ -245,6 +245,8 @@ class WorkerStore(FirestoreStore):
                 "leaseExpiresAt": firestore.DELETE_FIELD,
                 "leaseToken": firestore.DELETE_FIELD,
             }
+            if not final:
+                updates["enqueuedAt"] = now  # Cloud Tasks redelivers from now on
             if final:
                 updates |= {
                     "errorCode": failure.code.value,

@@ -20,9 +20,12 @@ class FailureCode(StrEnum):
     CONTENT_BLOCKED = "CONTENT_BLOCKED"
     SCHEMA_VALIDATION = "SCHEMA_VALIDATION"
     UNKNOWN = "UNKNOWN"
+    # Set by the recovery sweep: the worker holding the job stopped renewing its lease.
+    WORKER_LOST = "WORKER_LOST"
 
 
 _RETRYABLE = {
+    FailureCode.WORKER_LOST,
     FailureCode.RATE_LIMIT,
     FailureCode.SERVER_ERROR,
     FailureCode.NETWORK,
@@ -60,6 +63,10 @@ _MESSAGES = {
         "request more specific."
     ),
     FailureCode.UNKNOWN: "Something unexpected went wrong while generating questions.",
+    FailureCode.WORKER_LOST: (
+        "The worker generating your questions stopped unexpectedly. The questions saved so far "
+        "are kept; retry to generate the rest."
+    ),
 }
 
 # Anything shaped like a Google API key or a bearer token never reaches a job document.

@@ -96,6 +96,9 @@ class Job(BaseModel):
     # Incremented each time the job is handed to the queue afresh; part of the task name, so a
     # re-run gets a new task while a duplicate enqueue of the same run is deduplicated.
     run: int = 0
+    # When the job was last handed to the queue (created, retried, or waiting for redelivery):
+    # the recovery sweep re-enqueues a pending job whose task was lost long after this.
+    enqueued_at: datetime | None = None
     lease_expires_at: datetime | None = None
     # Fencing token of the worker holding the lease: every worker write checks it.
     lease_token: str | None = None
@@ -114,6 +117,7 @@ def new_pending_job(
         prompt=prompt,
         status=JobStatus.PENDING,
         created_at=created_at,
+        enqueued_at=created_at,
         ip_address=ip_address,
     )
 

@@ -60,7 +60,7 @@ class JobView(_Camel):
     def of(cls, stored: StoredJob) -> JobView:
         # The client IP and the lease are server bookkeeping, not part of the API view.
         fields = stored.job.model_dump(
-            exclude={"ip_address", "lease_expires_at", "lease_token", "run"}
+            exclude={"ip_address", "lease_expires_at", "lease_token", "run", "enqueued_at"}
         )
         return cls(job_id=stored.job_id, **fields)
 

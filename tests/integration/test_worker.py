@@ -355,3 +355,39 @@ def test_learner_retry_reruns_a_failed_retryable_job_as_a_new_run(
     assert active(db) == 1
     assert make_worker(db, model_server_url).process(job_id).outcome == "completed"
     assert assert_consistent(db, job_id)["questionsSaved"] == doc["estimatedTotal"]
+
+
+def test_each_state_transition_is_one_structured_log_event(
+    db: Any, model_server_url: str, model_admin: AdminClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from qgen.logs import CloudLoggingFormatter
+
+    model_admin.add_faults({"kind": "http_error", "call": "stream", "code": 503})
+    caplog.set_level(logging.INFO, logger="qgen")
+    job_id = new_job(db)
+    make_worker(db, model_server_url).process(job_id)
+    make_worker(db, model_server_url).process(job_id)
+    formatter = CloudLoggingFormatter(PROJECT_ID)
+    entries = [
+        json.loads(formatter.format(r)) for r in caplog.records if getattr(r, "jobId", None)
+    ]
+    events = [e["event"] for e in entries if e["jobId"] == job_id]
+    assert events == [
+        "job.created",
+        "job.processing",
+        "job.retrying",
+        "job.processing",
+        "job.completed",
+    ]
+    retrying = next(e for e in entries if e["event"] == "job.retrying")
+    assert retrying["severity"] == "WARNING"
+    assert (retrying["errorCode"], retrying["attempt"]) == ("SERVER_ERROR", 1)
+    completed = next(e for e in entries if e["event"] == "job.completed")
+    assert completed["attempt"] == 2
+    assert completed["userId"] == "alice"
+    assert completed["durationMs"] >= 0
+    assert completed["usage"]["outputTokens"] > 0
+    assert "offline" not in json.dumps(entries), "no key material in the logs"

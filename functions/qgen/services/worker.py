@@ -233,7 +233,7 @@ class WorkerService:
 
 
 def _dump(usage: Usage | None) -> dict[str, int] | None:
-    return usage.model_dump() if usage is not None else None
+    return usage.model_dump(by_alias=True) if usage is not None else None
 
 
 def _parse(step: Callable[[str], list[ParsedItem]], text: str) -> list[ParsedItem]:

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 from flask import Request
 from qgen.adapters import task_auth
-from qgen.adapters.task_auth import verify_caller
+from qgen.adapters.task_auth import verify_caller, verify_scheduler
 from qgen.config import Settings
 from qgen.domain.errors import DomainError, ErrorCode
 from qgen.http.worker_app import WorkerApp
@@ -722,3 +722,54 @@ def test_edge_in_local_mode(google: FakeGoogle) -> None:
     status, body = edge.post(raw=b"{}", **{"X-CloudTasks-QueueName": "question-generation"})
     assert (status, _error_code(body)) == (400, "INVALID_ARGUMENT")
     assert edge.service.processed == [JOB_ID]
+
+
+# --- the cleanup function: Cloud Scheduler's identity and audience ------------------------------
+
+CLEANUP_URL = "https://cleanup.example/"
+SCHEDULER_SA = "scheduler@proj.iam.gserviceaccount.com"
+
+
+def scheduler_settings(mode: str = "oidc") -> Settings:
+    return Settings(
+        project_id=PROJECT,
+        worker_caller_check=mode,
+        worker_url=WORKER_URL,
+        tasks_service_account=TASKS_SA,
+        cleanup_url=CLEANUP_URL,
+        scheduler_service_account=SCHEDULER_SA,
+    )
+
+
+def test_scheduler_token_for_the_cleanup_url_is_accepted(google: FakeGoogle) -> None:
+    token = google.token(aud=CLEANUP_URL, email=SCHEDULER_SA)
+    assert verify_scheduler(_bearer(token), scheduler_settings()) is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"aud": WORKER_URL, "email": SCHEDULER_SA}, ErrorCode.UNAUTHENTICATED),
+        ({"aud": CLEANUP_URL, "email": TASKS_SA}, ErrorCode.PERMISSION_DENIED),
+        (
+            {"aud": CLEANUP_URL, "email": SCHEDULER_SA, "email_verified": False},
+            ErrorCode.PERMISSION_DENIED,
+        ),
+    ],
+    ids=["worker-audience", "tasks-identity", "unverified-email"],
+)
+def test_other_tokens_cannot_run_the_cleanup(
+    google: FakeGoogle, overrides: dict[str, Any], code: ErrorCode
+) -> None:
+    with pytest.raises(DomainError) as caught:
+        verify_scheduler(_bearer(google.token(**overrides)), scheduler_settings())
+    assert caught.value.code is code
+
+
+def test_local_cleanup_needs_the_scheduler_header(google: FakeGoogle) -> None:
+    settings = scheduler_settings("local")
+    assert verify_scheduler(_headers(**{"X-CloudScheduler": "true"}), settings) is None
+    for headers in (_headers(), _headers(**{"X-CloudScheduler": "false"})):
+        with pytest.raises(DomainError) as caught:
+            verify_scheduler(headers, settings)
+        assert caught.value.code is ErrorCode.PERMISSION_DENIED

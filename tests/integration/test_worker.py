@@ -371,9 +371,7 @@ def test_each_state_transition_is_one_structured_log_event(
     make_worker(db, model_server_url).process(job_id)
     make_worker(db, model_server_url).process(job_id)
     formatter = CloudLoggingFormatter(PROJECT_ID)
-    entries = [
-        json.loads(formatter.format(r)) for r in caplog.records if getattr(r, "jobId", None)
-    ]
+    entries = [json.loads(formatter.format(r)) for r in caplog.records if getattr(r, "jobId", None)]
     events = [e["event"] for e in entries if e["jobId"] == job_id]
     assert events == [
         "job.created",

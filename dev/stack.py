@@ -425,9 +425,9 @@ def start_firestore(stack: Stack, host: str, port: int) -> Managed:
 
 
 @contextlib.contextmanager
-def firestore_emulator(port: int | None = None) -> Iterator[str]:
+def firestore_emulator(port: int | None = None, log_dir: Path | None = None) -> Iterator[str]:
     """Just the Firestore emulator, for integration tests: yields host:port."""
-    stack = Stack(StackConfig(log_dir=STATE_DIR / "logs" / "tests"))
+    stack = Stack(StackConfig(log_dir=log_dir or STATE_DIR / "logs" / "tests"))
     stack.config.log_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     try:

@@ -187,6 +187,8 @@ class WorkerStore(FirestoreStore):
 
     def saved_questions(self, job_id: str, question_ids: list[str]) -> list[str]:
         """Texts of the questions a job already saved (for a resumed attempt)."""
+        if not question_ids:
+            return []
         refs = [self._question_ref(qid) for qid in question_ids]
         texts = {
             s.id: str((s.to_dict() or {}).get("question", ""))

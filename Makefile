@@ -47,6 +47,12 @@ test: venv lint typecheck
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@if command -v terraform >/dev/null 2>&1; then \
+		echo "terraform fmt -check -recursive infra"; \
+		TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra; \
+	else \
+		echo "terraform not on PATH: skipping terraform fmt -check"; \
+	fi
 
 typecheck: venv
 	$(VENV)/bin/mypy
@@ -65,6 +71,8 @@ openapi: venv
 
 bench: venv
 	$(PY) -m benchmarks.create_jobs
+	$(PY) -m benchmarks.worker_stream
+	$(PY) -m benchmarks.cleanup_retention
 
 clean:
 	rm -rf $(VENV) $(TASKS_VENV) .dev .pytest_cache .mypy_cache .ruff_cache

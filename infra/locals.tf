@@ -1,0 +1,65 @@
+locals {
+  runtime = "python311"
+
+  # Function names (Cloud Run service names: lowercase, digits, hyphens) and the entry points in
+  # functions/main.py they run.
+  api_function_name     = "api"
+  worker_function_name  = "process-job"
+  cleanup_function_name = "cleanup-jobs"
+
+  # The queue the api and the cleanup enqueue into; its name is the code's default TASKS_QUEUE.
+  queue_name = "question-generation"
+
+  # The deterministic URL of a 2nd gen function (its `url` attribute). The worker and the
+  # cleanup need their own URL as the OIDC audience they verify, and a function cannot refer to
+  # its own attributes, so the URL is computed here; a postcondition on each function checks
+  # that the deployed `url` is exactly this.
+  worker_url  = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.worker_function_name}"
+  cleanup_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.cleanup_function_name}"
+
+  # Cloud Tasks' dispatch deadline for HTTP tasks: how long an attempt may take before Cloud
+  # Tasks counts it as failed and retries. It is a property of each task, not of the queue; the
+  # enqueuing code (qgen/adapters/task_queue.py) does not set Task.dispatch_deadline, so every
+  # task gets Cloud Tasks' default of 10 minutes (the maximum is 30). The worker's timeout must
+  # be above it. If the code ever sets the deadline, change this to match.
+  tasks_dispatch_deadline_seconds = 600
+
+  # ----- Environment of the functions: every name is a field of qgen/config.py Settings -------
+  # (tests/unit/test_infra.py checks the names, the values it can resolve, and that each
+  # function gets what its code requires).
+
+  env_common = {
+    PROJECT_ID            = var.project_id
+    TASKS_LOCATION        = google_cloud_tasks_queue.jobs.location
+    TASKS_QUEUE           = google_cloud_tasks_queue.jobs.name
+    WORKER_URL            = local.worker_url
+    TASKS_SERVICE_ACCOUNT = google_service_account.tasks.email
+    MAX_ATTEMPTS          = tostring(var.max_attempts)
+    LEASE_SECONDS         = tostring(var.lease_seconds)
+  }
+
+  env_api = {
+    CORS_ALLOWED_ORIGINS    = join(",", var.cors_allowed_origins)
+    MAX_CONCURRENT_PER_USER = tostring(var.max_concurrent_per_user)
+    USER_RATE_LIMIT         = tostring(var.user_rate_limit)
+    IP_RATE_LIMIT           = tostring(var.ip_rate_limit)
+    TRUSTED_PROXY_HOPS      = tostring(var.trusted_proxy_hops)
+  }
+
+  # GEMINI_API_KEY is not here: it comes from Secret Manager (functions.tf), on the worker only.
+  env_worker = {
+    WORKER_CALLER_CHECK   = "oidc"
+    GEMINI_MODEL          = var.gemini_model
+    MODEL_TIMEOUT_SECONDS = tostring(var.model_timeout_seconds)
+  }
+
+  env_cleanup = {
+    WORKER_CALLER_CHECK          = "oidc"
+    CLEANUP_URL                  = local.cleanup_url
+    SCHEDULER_SERVICE_ACCOUNT    = google_service_account.scheduler.email
+    COMPLETED_JOB_RETENTION_DAYS = tostring(var.completed_job_retention_days)
+    FAILED_JOB_RETENTION_DAYS    = tostring(var.failed_job_retention_days)
+    CANCELLED_JOB_RETENTION_DAYS = tostring(var.cancelled_job_retention_days)
+    STALE_PENDING_SECONDS        = tostring(var.stale_pending_seconds)
+  }
+}

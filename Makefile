@@ -7,8 +7,12 @@ TASKS_VENV := .venv-tasks
 PY := $(VENV)/bin/python
 # gcloud-tasks-emulator pins protobuf<5, which the service's own Google clients cannot use.
 TASKS_EMULATOR_PIN := gcloud-tasks-emulator==0.6.2
+WEB := clients/web
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: venv demo dev dev-detach down status test lint typecheck unit integration e2e openapi bench clean
+.PHONY: venv demo dev dev-detach down status test lint typecheck unit integration e2e openapi bench clean \
+	web web-deps web-check chromium screenshots
 
 venv: $(VENV)/.installed $(TASKS_VENV)/.installed
 
@@ -41,7 +45,7 @@ status:
 	$(PY) -m dev.stack status
 
 ## Everything CI runs
-test: venv lint typecheck
+test: venv web-deps chromium lint typecheck web-check
 	$(PY) -m pytest -q
 
 lint: venv
@@ -63,7 +67,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest -q tests/integration
 
-e2e: venv
+e2e: venv web-deps chromium
 	$(PY) -m pytest -q tests/e2e
 
 openapi: venv
@@ -74,5 +78,29 @@ bench: venv
 	$(PY) -m benchmarks.worker_stream
 	$(PY) -m benchmarks.cleanup_retention
 
+## Clients: the web client's dev server against the local stack (starts one unless `make dev` runs)
+web: venv web-deps
+	$(PY) -m clients.web.serve
+
+web-deps: $(WEB)/node_modules/.installed
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web-check: web-deps
+	cd $(WEB) && npm run --silent check
+
+# The browser tests drive Debian's chromium; Playwright downloads no browser.
+chromium: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium
+
+## Refresh the screenshots in docs/img/ from the browser tests
+screenshots: venv web-deps chromium
+	QGEN_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/e2e/test_web_client.py
+
 clean:
-	rm -rf $(VENV) $(TASKS_VENV) .dev .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TASKS_VENV) .dev .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules

@@ -18,12 +18,15 @@ class InMemoryTaskQueue:
     attempts: int = 0
     fail_with: str | None = None
 
-    def enqueue(self, task_id: str, job_id: str) -> None:
+    def enqueue(self, task_id: str, job_id: str) -> bool:
         self.attempts += 1
         if self.fail_with is not None:
             raise QueueUnavailableError(self.fail_with)
         # Cloud Tasks keeps a task name reserved after creation: the same name is a no-op.
-        self.tasks.setdefault(task_id, job_id)
+        if task_id in self.tasks:
+            return False
+        self.tasks[task_id] = job_id
+        return True
 
 
 @dataclass

@@ -228,8 +228,9 @@ def test_a_pending_job_whose_task_was_lost_is_queued_again_under_the_same_name(d
     queue = InMemoryTaskQueue()
     assert service(db, queue).recovery().pendingRequeued == ["stranded"]
     assert queue.tasks == {"stranded-run2": "stranded"}
-    # A second sweep (or a task that still exists) hits the same name: nothing new runs.
-    service(db, queue).recovery()
+    # A second sweep (or a task that still exists) hits the same name: nothing new runs, and
+    # the report does not claim a re-enqueue.
+    assert service(db, queue).recovery().pendingRequeued == []
     assert queue.tasks == {"stranded-run2": "stranded"}
     assert queue.attempts == 2
 

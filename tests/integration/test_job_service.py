@@ -271,8 +271,9 @@ def test_malformed_idempotency_keys_are_rejected(service: JobService, key: str) 
 
 
 def test_enqueue_failure_fails_the_job_releases_its_slot_and_reports_503(
-    db: Any, service: JobService, queue: InMemoryTaskQueue
+    db: Any, service: JobService, queue: InMemoryTaskQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="qgen")
     queue.fail_with = "ServiceUnavailable"
     with pytest.raises(DomainError) as exc:
         create(service)
@@ -285,6 +286,8 @@ def test_enqueue_failure_fails_the_job_releases_its_slot_and_reports_503(
     assert doc["completedAt"] is not None
     assert "retry" in doc["errorMessage"]
     assert active_counter(db, "alice") == 0
+    failed = [r for r in caplog.records if getattr(r, "event", "") == "job.failed"]
+    assert [(r.jobId, r.errorCode) for r in failed] == [(job_id, "QUEUE_UNAVAILABLE")]  # type: ignore[attr-defined]
 
 
 # ----- list / get / cancel -------------------------------------------------------------------

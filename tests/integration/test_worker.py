@@ -388,4 +388,6 @@ def test_each_state_transition_is_one_structured_log_event(
     assert completed["userId"] == "alice"
     assert completed["durationMs"] >= 0
     assert completed["usage"]["outputTokens"] > 0
+    assert completed["questionsSaved"] == 40
+    assert completed["questionsRejected"] == 0
     assert "offline" not in json.dumps(entries), "no key material in the logs"

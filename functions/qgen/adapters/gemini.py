@@ -91,9 +91,10 @@ def _usage(response: types.GenerateContentResponse) -> Usage | None:
     meta = response.usage_metadata
     if meta is None:
         return None
+    # Thinking tokens are billed as output: count them, or usage and cost read low.
     return Usage(
         prompt_tokens=meta.prompt_token_count or 0,
-        output_tokens=meta.candidates_token_count or 0,
+        output_tokens=(meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0),
     )
 
 

@@ -18,7 +18,9 @@ class QueueUnavailableError(Exception):
 
 
 class TaskQueue(Protocol):
-    def enqueue(self, task_id: str, job_id: str) -> None: ...
+    def enqueue(self, task_id: str, job_id: str) -> bool:
+        """Create the task; False when a task of that name already exists (a no-op)."""
+        ...
 
 
 def task_body(job_id: str) -> bytes:
@@ -60,7 +62,7 @@ class CloudTasksQueue:
             timeout=timeout_seconds,
         )
 
-    def enqueue(self, task_id: str, job_id: str) -> None:
+    def enqueue(self, task_id: str, job_id: str) -> bool:
         tasks_v2 = self._tasks_v2
         http_request = tasks_v2.HttpRequest(
             http_method=tasks_v2.HttpMethod.POST,
@@ -79,6 +81,7 @@ class CloudTasksQueue:
                 parent=self._queue_path, task=task, retry=self._retry, timeout=self._timeout
             )
         except gexc.AlreadyExists:
-            return
+            return False
         except (gexc.GoogleAPIError, gexc.RetryError) as exc:
             raise QueueUnavailableError(type(exc).__name__) from exc
+        return True

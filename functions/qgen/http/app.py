@@ -67,6 +67,16 @@ class ApiApp:
                 response = self._dispatch(request)
         except DomainError as error:
             response = error_response(error)
+            if response.status_code >= 500:
+                # Our side failed (queue, contention, key fetch): visible in the app's logs.
+                log.warning(
+                    error.message,
+                    extra={
+                        "event": "api.unavailable",
+                        "errorCode": error.code.value,
+                        "path": request.path,
+                    },
+                )
         except Exception:
             # The detail goes to the log only; the caller learns nothing about the internals.
             log.exception("unhandled error", extra={"event": "api.internal_error"})

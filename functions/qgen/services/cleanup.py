@@ -91,15 +91,28 @@ class CleanupService:
         report = RecoveryReport()
         lost = failure_for(FailureCode.WORKER_LOST)
         for stored in self._store.expired_leases(now):
-            if stored.job.attempts < s.max_attempts:
+            job = stored.job
+            context = {"jobId": stored.job_id, "userId": job.user_id, "attempt": job.attempts}
+            if job.attempts < s.max_attempts:
                 requeued = self._store.requeue_lost_worker(stored.job_id, now=now, lost=lost)
                 if requeued is not None:
                     self._enqueue(requeued.job_id, requeued.job.run, report)
                     report.requeued.append(requeued.job_id)
-                    _log_recovery("requeued after a lost worker", requeued.job_id, stored)
+                    log.warning(
+                        "worker lost; job queued again as a new run",
+                        extra={**context, "event": "job.retrying", "errorCode": lost.code.value},
+                    )
             elif self._store.fail_lost_worker(stored.job_id, now=now, lost=lost):
                 report.failedWorkerLost.append(stored.job_id)
-                _log_recovery("failed: worker lost on the last attempt", stored.job_id, stored)
+                log.warning(
+                    "worker lost on the last attempt; job failed",
+                    extra={
+                        **context,
+                        "event": "job.failed",
+                        "errorCode": lost.code.value,
+                        "retryable": lost.retryable,
+                    },
+                )
         # Same task name: a no-op while the task still exists; it only revives a lost task.
         stale_before = now - timedelta(seconds=s.stale_pending_seconds)
         for stored in self._store.stale_pending(stale_before):
@@ -129,23 +142,14 @@ class CleanupService:
         return report
 
     def _enqueue(self, job_id: str, run: int, report: RecoveryReport) -> bool:
+        """True when a task was created (not when one of that name already existed)."""
         try:
-            self._queue.enqueue(task_id_for(job_id, run), job_id)
+            return self._queue.enqueue(task_id_for(job_id, run), job_id)
         except QueueUnavailableError:
             # The job stays pending; the next sweep tries again.
             report.enqueueFailures.append(job_id)
+            log.error(
+                "recovery could not enqueue a job",
+                extra={"event": "cleanup.enqueue_failed", "jobId": job_id},
+            )
             return False
-        return True
-
-
-def _log_recovery(message: str, job_id: str, stored: object) -> None:
-    job = getattr(stored, "job", None)
-    log.warning(
-        message,
-        extra={
-            "event": "cleanup.worker_lost",
-            "jobId": job_id,
-            "userId": getattr(job, "user_id", None),
-            "attempt": getattr(job, "attempts", None),
-        },
-    )

@@ -139,7 +139,14 @@ class JobService:
         except QueueUnavailableError as exc:
             log.error(
                 "enqueue failed; job marked failed",
-                extra={"jobId": stored.job_id, "event": "job.enqueue_failed", "cause": str(exc)},
+                extra={
+                    "jobId": stored.job_id,
+                    "userId": stored.job.user_id,
+                    "event": "job.failed",
+                    "errorCode": ErrorCode.QUEUE_UNAVAILABLE.value,
+                    "retryable": True,
+                    "cause": str(exc),
+                },
             )
             failed = self._store.fail_unqueued_job(
                 stored.job_id,

@@ -48,11 +48,15 @@ class DeliveryResult:
     detail: dict[str, object] = field(default_factory=dict)
 
 
-class _UsageTotal:
+class _AttemptTotals:
+    """Token use and question counts of one attempt, for its log event."""
+
     def __init__(self) -> None:
         self.prompt_tokens = 0
         self.output_tokens = 0
         self.seen = False
+        self.questions_saved = 0
+        self.questions_rejected = 0
 
     def add(self, usage: Usage | None) -> None:
         if usage is not None:
@@ -94,7 +98,7 @@ class WorkerService:
                 "event": "job.processing",
             },
         )
-        usage = _UsageTotal()
+        usage = _AttemptTotals()
         started = time.monotonic()
         try:
             return self._run(lease, job, usage, started)
@@ -103,7 +107,7 @@ class WorkerService:
 
     # ----- one attempt ---------------------------------------------------------------------
 
-    def _run(self, lease: Lease, job: Job, usage: _UsageTotal, started: float) -> DeliveryResult:
+    def _run(self, lease: Lease, job: Job, usage: _AttemptTotals, started: float) -> DeliveryResult:
         s = self._settings
         if not job.estimated_total or not job.topic:
             intent, clarify_usage = self._model.clarify(job.prompt)
@@ -141,11 +145,15 @@ class WorkerService:
                 "event": "job.completed",
                 "durationMs": int((time.monotonic() - started) * 1000),
                 "usage": _dump(usage.value()),
+                "questionsSaved": usage.questions_saved,
+                "questionsRejected": usage.questions_rejected,
             },
         )
         return DeliveryResult("completed", lease.job_id)
 
-    def _stream(self, lease: Lease, job: Job, remaining: int, usage: _UsageTotal) -> WriteOutcome:
+    def _stream(
+        self, lease: Lease, job: Job, remaining: int, usage: _AttemptTotals
+    ) -> WriteOutcome:
         existing = self._store.saved_questions(lease.job_id, job.question_ids)
         parser = StreamParser(seen={normalise_question_text(q) for q in existing})
         writer = ProgressWriter(
@@ -177,7 +185,7 @@ class WorkerService:
             finally:
                 usage.add(stream_usage)
             if writer.stopped:
-                return writer.close(finalizing=False)
+                return _close(writer, parser, usage, finalizing=False)
             problem = stream_outcome(finish_reason) if ended else None
             _hand_over(writer, _parse(lambda _: parser.finish(complete=problem is None), ""))
             if problem is not None:
@@ -185,14 +193,14 @@ class WorkerService:
             if parser.accepted == 0:
                 raise ModelError(FailureCode.SCHEMA_VALIDATION, "no valid question in the stream")
         except BaseException:
-            writer.close(finalizing=False)
+            _close(writer, parser, usage, finalizing=False)
             raise
-        return writer.close(finalizing=True)
+        return _close(writer, parser, usage, finalizing=True)
 
     # ----- endings -------------------------------------------------------------------------
 
     def _fail(
-        self, lease: Lease, job: Job, error: ModelError, usage: _UsageTotal, started: float
+        self, lease: Lease, job: Job, error: ModelError, usage: _AttemptTotals, started: float
     ) -> DeliveryResult:
         failure = failure_for(error.code, error.detail)
         final = is_final(failure, attempt=lease.attempt, max_attempts=self._settings.max_attempts)
@@ -210,6 +218,7 @@ class WorkerService:
                 "event": "job.failed" if final else "job.retrying",
                 "errorCode": failure.code.value,
                 "retryable": failure.retryable,
+                "usage": _dump(usage.value()),
                 "durationMs": int((time.monotonic() - started) * 1000),
             },
         )
@@ -230,6 +239,16 @@ class WorkerService:
             },
         )
         return DeliveryResult(outcome.value, lease.job_id)
+
+
+def _close(
+    writer: ProgressWriter, parser: StreamParser, totals: _AttemptTotals, *, finalizing: bool
+) -> WriteOutcome:
+    """Flush and stop the writer, then note what this attempt saved and rejected."""
+    outcome = writer.close(finalizing=finalizing)
+    totals.questions_saved = writer.saved_this_attempt
+    totals.questions_rejected = parser.rejected_total
+    return outcome
 
 
 def _dump(usage: Usage | None) -> dict[str, int] | None:

@@ -45,7 +45,7 @@ status:
 	$(PY) -m dev.stack status
 
 ## Everything CI runs
-test: venv web-deps chromium lint typecheck web-check
+test: venv lint typecheck
 	$(PY) -m pytest -q
 
 lint: venv
@@ -67,7 +67,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest -q tests/integration
 
-e2e: venv web-deps chromium
+e2e: venv
 	$(PY) -m pytest -q tests/e2e
 
 openapi: venv
@@ -96,7 +96,7 @@ chromium: $(CHROMIUM)
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
 
 ## Refresh the screenshots in docs/img/ from the browser tests
 screenshots: venv web-deps chromium

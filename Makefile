@@ -45,7 +45,7 @@ status:
 	$(PY) -m dev.stack status
 
 ## Everything CI runs
-test: venv lint typecheck
+test: venv web-deps chromium lint typecheck web-check
 	$(PY) -m pytest -q
 
 lint: venv
@@ -67,7 +67,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest -q tests/integration
 
-e2e: venv
+e2e: venv web-deps chromium
 	$(PY) -m pytest -q tests/e2e
 
 openapi: venv

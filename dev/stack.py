@@ -448,7 +448,9 @@ def wipe_firestore(address: str, project_id: str) -> None:
             with urllib.request.urlopen(request, timeout=10):  # noqa: S310
                 return
         except urllib.error.HTTPError as exc:
-            if exc.code != 409 or attempt == 19:
+            # 409: a transaction still holds a lock; 499: the emulator dropping a listener
+            # whose client went away (fails the first wipe once).
+            if exc.code not in (409, 499) or attempt == 19:
                 raise
             time.sleep(0.25)
 

@@ -35,21 +35,14 @@ _RETRYABLE = {
 
 _MESSAGES = {
     FailureCode.RATE_LIMIT: (
-        "The question generator is over its usage limit right now. Your job will be retried "
-        "automatically; if it still fails, try again in a few minutes."
+        "The question generator is over its usage limit right now. Try again in a few minutes."
     ),
     FailureCode.API_KEY: (
         "The service's access to the question generator is misconfigured. Retrying will not "
         "help; please report this problem."
     ),
-    FailureCode.SERVER_ERROR: (
-        "The question generator had a temporary problem. Your job will be retried "
-        "automatically; if it still fails, try again later."
-    ),
-    FailureCode.NETWORK: (
-        "The connection to the question generator was lost. Your job will be retried "
-        "automatically; if it still fails, try again later."
-    ),
+    FailureCode.SERVER_ERROR: ("The question generator had a temporary problem. Try again later."),
+    FailureCode.NETWORK: ("The connection to the question generator was lost. Try again later."),
     FailureCode.TRUNCATED: (
         "The question generator stopped before finishing. The questions saved so far are kept; "
         "retry to generate the rest."

@@ -1,0 +1,1 @@
+"""`qgen`: the reference command-line client of the question generation service."""

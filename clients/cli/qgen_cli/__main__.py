@@ -1,0 +1,3 @@
+from qgen_cli.app import main
+
+main()

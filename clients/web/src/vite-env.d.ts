@@ -1,0 +1,16 @@
+/// <reference types="vite/client" />
+
+interface ImportMetaEnv {
+  readonly VITE_QGEN_MODE?: string;
+  readonly VITE_QGEN_PROJECT_ID?: string;
+  readonly VITE_QGEN_API_URL?: string;
+  readonly VITE_QGEN_FIRESTORE_EMULATOR?: string;
+  readonly VITE_FIREBASE_API_KEY?: string;
+  readonly VITE_FIREBASE_AUTH_DOMAIN?: string;
+  readonly VITE_FIREBASE_PROJECT_ID?: string;
+  readonly VITE_FIREBASE_APP_ID?: string;
+}
+
+interface ImportMeta {
+  readonly env: ImportMetaEnv;
+}

@@ -1,0 +1,419 @@
+"""The reference web client (clients/web) in headless Chromium against the whole local stack.
+
+The app is built with Vite for this stack (its api, the Firestore emulator, the test project),
+served from a loopback port that an extra api function allows through CORS, and driven with
+Playwright using Debian's chromium (no browser download). The learner signs in as a local user;
+the panel is fed by Firestore listeners evaluated under the security rules.
+
+Screenshots land in .dev/screenshots/; with QGEN_UPDATE_SCREENSHOTS=1 (`make screenshots`) the
+ones the docs show are also written to docs/img/.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dev.model_server.client import AdminClient
+from dev.stack import ROOT, Stack, free_port
+from tests.conftest import PROJECT_ID
+from tests.e2e.conftest import ApiSpawner, bearer
+
+pytestmark = pytest.mark.e2e
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+WEB = ROOT / "clients" / "web"
+CHROMIUM = Path(os.environ.get("QGEN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = ROOT / ".dev" / "screenshots"
+DOC_SHOTS = ROOT / "docs" / "img"
+PLACEHOLDER = (
+    "What would you like to learn about? (e.g., 'NATO alphabet', 'React hooks', 'Periodic table')"
+)
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def web_origin() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def web_api(spawner: ApiSpawner, web_origin: str) -> str:
+    """An api function of the stack (real worker) that lets the web client's origin in."""
+    return spawner(cors_allowed_origins=web_origin).rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def web_app(
+    stack: Stack, web_api: str, web_origin: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The production build of the web client, configured for this stack, served statically."""
+    if not (WEB / "node_modules" / ".bin" / "vite").exists():
+        pytest.fail("clients/web/node_modules is missing: run `make web-deps` (npm ci)")
+    out = tmp_path_factory.mktemp("web-dist")
+    env = {
+        **os.environ,
+        "VITE_QGEN_MODE": "local",
+        "VITE_QGEN_PROJECT_ID": PROJECT_ID,
+        "VITE_QGEN_API_URL": web_api,
+        "VITE_QGEN_FIRESTORE_EMULATOR": stack.config.firestore_address,
+    }
+    build = subprocess.run(
+        [str(WEB / "node_modules" / ".bin" / "vite"), "build", "--outDir", str(out)],
+        cwd=WEB,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    port = int(web_origin.rsplit(":", 1)[1])
+    server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_Quiet, directory=out))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield web_origin
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def model(stack: Stack) -> Iterator[AdminClient]:
+    admin = AdminClient(stack.config.model_url)
+    admin.reset()
+    # Slow enough that progress is visible: about 0.3 s per question.
+    admin.config(paceMs=40)
+    yield admin
+    admin.reset()
+
+
+@pytest.fixture
+def open_page(browser: Any, web_app: str, db: Any) -> Iterator[Callable[..., Any]]:
+    """open_page(uid, viewport): a fresh browser context signed in as that local user."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def _open(uid: str, viewport: dict[str, int] = DESKTOP) -> Any:
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{uid}: {exc}"))
+        page.goto(web_app + "/")
+        page.get_by_label("User name").fill(uid)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Your study questions")).to_be_visible()
+        expect(page.locator("#user-label")).to_have_text(f"{uid} (local)")
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def shoot(page: Any, name: str, *, doc: bool = False, target: Any = None) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    (target or page).screenshot(path=str(path), animations="disabled")
+    if doc and os.environ.get("QGEN_UPDATE_SCREENSHOTS"):
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOC_SHOTS / name)
+
+
+def card(page: Any, topic: str) -> Any:
+    return page.locator(".job-card").filter(has=page.get_by_role("heading", name=topic))
+
+
+def submit(page: Any, prompt: str) -> None:
+    page.locator("#new-job").click()
+    dialog = page.get_by_role("dialog", name="Generate questions")
+    expect(dialog).to_be_visible()
+    box = dialog.get_by_label("What would you like to learn about?")
+    expect(box).to_have_attribute("placeholder", PLACEHOLDER)
+    expect(box).to_be_focused()
+    box.fill(prompt)
+    box.press("Enter")
+    # The dialog closes at once, before the API has answered.
+    expect(dialog).to_be_hidden(timeout=500)
+
+
+def progress_value(page: Any, topic: str) -> int:
+    bar = card(page, topic).locator("progress")
+    if bar.count() == 0:
+        return -1
+    return int(bar.evaluate("e => e.value"))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30, what: str = "it") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_learner_follows_jobs_live_cancels_one_and_opens_the_questions_of_another(
+    open_page: Callable[..., Any], model: AdminClient
+) -> None:
+    page = open_page("alice")
+    badge = page.locator("#active-badge")
+    toggle = page.locator("#tasks-toggle")
+
+    # Nothing yet: the panel says so, the badge is hidden; Escape closes it, focus returns.
+    toggle.click()
+    panel = page.get_by_role("dialog", name="Background tasks")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_text("No background tasks")).to_be_visible()
+    expect(badge).to_be_hidden()
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(toggle).to_be_focused()
+
+    # Two prompts; each closes the dialog at once and toasts; the badge counts both.
+    started = page.get_by_role("status").filter(has_text="Generation started")
+    submit(page, "NATO alphabet")
+    expect(started).to_have_count(1)
+    expect(badge).to_have_text("1")
+    started.get_by_role("button", name="Dismiss").click()
+    expect(started).to_have_count(0)
+    submit(page, "8 questions about world capitals")
+    expect(started).to_have_count(1)
+    expect(badge).to_have_text("2")
+    expect(toggle).to_have_attribute("aria-label", "Background tasks, 2 active")
+
+    toggle.click()
+    expect(panel).to_be_visible()
+    expect(panel.locator(".job-card")).to_have_count(2)
+    nato = card(page, "NATO phonetic alphabet")
+    expect(nato).to_have_attribute("data-status", "processing", timeout=15_000)
+    expect(nato.locator(".job-phase")).to_have_text("Generating questions…")
+    # Progress advances while we watch: the bar and the count follow questionsSaved.
+    wait_until(lambda: progress_value(page, "NATO phonetic alphabet") >= 1, what="a question")
+    first = progress_value(page, "NATO phonetic alphabet")
+    wait_until(lambda: progress_value(page, "NATO phonetic alphabet") > first, what="progress")
+    expect(nato.locator("progress")).to_have_attribute("max", "40")
+    expect(nato.locator(".job-count")).to_have_text(re.compile(r"^\d+ of 40 questions$"))
+    shoot(page, "web-panel-progress.png", doc=True)
+
+    # Cancel one: its card keeps the partial count and links to the partial results.
+    nato.get_by_role("button", name="Cancel NATO phonetic alphabet").click()
+    expect(nato).to_have_attribute("data-status", "cancelled")
+    kept = int(re.match(r"\d+", nato.locator(".job-count").inner_text()).group())  # type: ignore[union-attr]
+    assert 0 < kept < 40
+    expect(nato.get_by_role("link", name=re.compile("View partial results"))).to_be_visible()
+
+    # Let the other complete: check mark, count, "View questions", time ago.
+    capitals = card(page, "World capitals")
+    expect(capitals).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(capitals.locator(".job-icon-completed")).to_have_text("✓")
+    expect(capitals.locator(".job-count")).to_have_text("8 questions")
+    expect(capitals.locator("time")).to_have_text("just now")
+    expect(badge).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-label", "Background tasks")
+    shoot(page, "web-panel-done.png", doc=True)
+
+    # Its questions, read live from Firestore.
+    capitals.get_by_role("link", name=re.compile("View questions")).click()
+    expect(panel).to_be_hidden()
+    expect(page.get_by_role("heading", name="World capitals", level=2)).to_be_visible()
+    expect(page.locator(".job-summary")).to_have_text("Completed · 8 questions")
+    questions = page.get_by_role("list", name="Questions").locator(":scope > li")
+    expect(questions).to_have_count(8)
+    expect(questions.first.locator(".correct")).to_have_count(1)
+    shoot(page, "web-questions.png", doc=True)
+
+    # And the partial results of the cancelled job.
+    page.locator("#tasks-toggle").click()
+    nato.get_by_role("link", name=re.compile("View partial results")).click()
+    expect(page.locator(".job-summary")).to_have_text(
+        f"Cancelled · partial results, {kept} question{'s' if kept != 1 else ''} kept"
+    )
+    expect(questions).to_have_count(kept)
+
+
+def test_failed_jobs_show_the_error_and_retry_only_when_it_can_help(
+    open_page: Callable[..., Any], model: AdminClient
+) -> None:
+    page = open_page("alice")
+    page.locator("#tasks-toggle").click()
+
+    # A final error that retrying cannot fix: the message, no Retry button.
+    model.add_faults({"kind": "api_key_invalid", "call": "clarify"})
+    submit(page, "3 questions about chemical elements")
+    broken = page.locator(".job-card").first
+    expect(broken).to_have_attribute("data-status", "failed", timeout=30_000)
+    expect(broken.locator(".job-error")).to_contain_text("misconfigured")
+    expect(broken.get_by_role("button", name=re.compile("^Retry"))).to_have_count(0)
+
+    # The model stays over quota for every delivery: the job ends failed, retryable.
+    model.add_faults({"kind": "http_error", "code": 429, "call": "clarify", "times": 5})
+    submit(page, "8 questions about world capitals")
+    job = card(page, "8 questions about world capitals")
+    expect(job).to_have_attribute("data-status", "failed", timeout=30_000)
+    expect(job.locator(".job-error")).to_contain_text("over its usage limit")
+    shoot(page, "web-panel-failed.png", doc=True)
+    job.get_by_role("button", name="Retry 8 questions about world capitals").click()
+    expect(page.get_by_role("status").filter(has_text="Retrying")).to_be_visible()
+    expect(card(page, "World capitals")).to_have_attribute(
+        "data-status", "completed", timeout=30_000
+    )
+    expect(card(page, "World capitals").locator(".job-count")).to_have_text("8 questions")
+
+
+def test_pending_jobs_wait_then_show_retrying_and_can_be_cancelled(
+    open_page: Callable[..., Any], spawn_api: Callable[..., str], db: Any
+) -> None:
+    # Created through an api whose tasks are parked: the job stays pending.
+    with httpx.Client(base_url=spawn_api(), timeout=60) as parked:
+        response = parked.post("/jobs", json={"prompt": "NATO alphabet"}, headers=bearer("alice"))
+    assert response.status_code == 202, response.text
+    job_id = response.json()["jobId"]
+    page = open_page("alice")
+    expect(page.locator("#active-badge")).to_have_text("1")
+    page.locator("#tasks-toggle").click()
+    pending = page.locator(f'[data-job-id="{job_id}"]')
+    expect(pending).to_have_attribute("data-status", "pending")
+    expect(pending.locator(".spinner")).to_be_visible()
+    expect(pending.locator(".job-phase")).to_have_text("Waiting to start")
+
+    # What the worker records after a transient failure with deliveries left.
+    db.collection("generationJobs").document(job_id).update(
+        {"lastErrorCode": "RATE_LIMIT", "errorMessage": "over quota"}
+    )
+    expect(pending.locator(".job-phase")).to_have_text("Retrying…")
+
+    pending.get_by_role("button", name="Cancel NATO alphabet").focus()
+    page.keyboard.press("Enter")
+    expect(pending).to_have_attribute("data-status", "cancelled")
+    expect(pending.locator(".job-count")).to_have_text("0 questions kept")
+    expect(pending.get_by_role("link")).to_have_count(0)
+    expect(page.locator("#active-badge")).to_be_hidden()
+
+
+def test_a_second_user_sees_none_of_the_first_users_jobs_on_a_phone(
+    open_page: Callable[..., Any], live_api: httpx.Client, model: AdminClient
+) -> None:
+    response = live_api.post(
+        "/jobs", json={"prompt": "3 questions about world capitals"}, headers=bearer("alice")
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["jobId"]
+
+    alice = open_page("alice", PHONE)
+    alice.locator("#tasks-toggle").click()
+    expect(alice.locator(f'[data-job-id="{job_id}"]')).to_have_attribute(
+        "data-status", "completed", timeout=30_000
+    )
+    shoot(alice, "web-phone-panel.png", doc=True)
+
+    bob = open_page("bob", PHONE)
+    bob.locator("#tasks-toggle").click()
+    panel = bob.get_by_role("dialog", name="Background tasks")
+    expect(panel.get_by_text("No background tasks")).to_be_visible()
+    expect(panel.locator(".job-card")).to_have_count(0)
+    expect(bob.locator("#active-badge")).to_be_hidden()
+    # The panel fits the phone's width; nothing scrolls sideways.
+    box = wait_until(
+        lambda: (b := panel.bounding_box()) and abs(b["x"]) < 1 and b, what="the panel to slide in"
+    )
+    assert box["width"] <= PHONE["width"] + 0.5
+    assert bob.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shoot(bob, "web-phone-empty.png", doc=True)
+
+    # The rules refuse bob the job document and its questions, even by id.
+    bob.keyboard.press("Escape")
+    bob.goto(alice.url.split("#")[0] + f"#/jobs/{job_id}")
+    expect(bob.get_by_role("alert")).to_have_text(
+        "This job was not found, or it belongs to someone else."
+    )
+    expect(bob.get_by_role("list", name="Questions").locator("li")).to_have_count(0)
+
+    # API errors come back as an error toast with the service's code.
+    submit(bob, "ab")
+    expect(bob.get_by_role("alert").filter(has_text="PROMPT_TOO_SHORT")).to_be_visible()
+
+
+def test_make_web_serves_the_client_for_the_running_stack(stack: Stack) -> None:
+    """`make web` (clients/web/serve.py) reuses a running stack and stops what it started."""
+    port = free_port()
+    c = stack.config
+    env = {
+        **os.environ,
+        "DEV_API_PORT": str(c.api_port),
+        "DEV_FIRESTORE_PORT": c.firestore_address.rsplit(":", 1)[1],
+        "DEV_PROJECT_ID": PROJECT_ID,
+        "WEB_PORT": str(port),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "clients.web.serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert server.stdout is not None
+        seen = ""
+        for line in server.stdout:
+            seen += line
+            if "Web client on" in line or "error" in line.lower():
+                break
+        assert f"Using the running stack: api {c.api_url}" in seen, seen
+        assert f"Web client on http://127.0.0.1:{port}/" in seen, seen
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200
+        assert PLACEHOLDER.replace("'", "&#39;") in page.text or PLACEHOLDER in page.text
+        module = httpx.get(f"http://127.0.0.1:{port}/src/config.ts", timeout=10).text
+        assert f'"VITE_QGEN_API_URL": "{c.api_url}"' in module
+        assert f'"VITE_QGEN_PROJECT_ID": "{PROJECT_ID}"' in module
+    finally:
+        server.send_signal(signal.SIGINT)
+        code = server.wait(timeout=30)
+    assert code == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=2)

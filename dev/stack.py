@@ -377,14 +377,14 @@ class Stack:
         url = c.url(port) + probe
         _wait(
             f"function {target}",
-            lambda: _port_open(c.host, port) and _http_reachable(url),
+            lambda: _port_open(c.host, port) and http_reachable(url),
             managed.process,
             managed.log_path,
             60,
         )
 
 
-def _http_reachable(url: str) -> bool:
+def http_reachable(url: str) -> bool:
     """True once the server answers at all (a worker that answers 501 is still up)."""
     try:
         with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only

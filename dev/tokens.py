@@ -7,29 +7,10 @@ act as any user without a real sign-in.
 
 from __future__ import annotations
 
-import base64
-import json
-import time
+# One implementation, shared with the `qgen` CLI (which is installed with the project).
+from qgen_cli.auth import local_id_token as emulator_id_token
 
-
-def _b64(data: dict[str, object]) -> str:
-    raw = json.dumps(data, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def emulator_id_token(uid: str, *, project_id: str, lifetime_seconds: int = 3600) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": f"https://securetoken.google.com/{project_id}",
-        "aud": project_id,
-        "sub": uid,
-        "user_id": uid,
-        "auth_time": now,
-        "iat": now,
-        "exp": now + lifetime_seconds,
-        "firebase": {"identities": {}, "sign_in_provider": "custom"},
-    }
-    return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+__all__ = ["emulator_id_token"]
 
 
 def main() -> None:

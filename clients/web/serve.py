@@ -15,26 +15,14 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import typer
 
-from dev.stack import Stack, StackConfig, StackError, stop_process_group
+from dev.stack import Stack, StackConfig, StackError, http_reachable, stop_process_group
 
 WEB = Path(__file__).resolve().parent
 VITE = WEB / "node_modules" / ".bin" / "vite"
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def main(
@@ -54,7 +42,9 @@ def main(
         "CORS_ALLOWED_ORIGINS": f"{origin},http://localhost:{port}",
     }
     stack: Stack | None = None
-    if _answers(config.api_url + "/healthz") and _answers(f"http://{config.firestore_address}/"):
+    if http_reachable(config.api_url + "/healthz") and http_reachable(
+        f"http://{config.firestore_address}/"
+    ):
         typer.echo(
             f"Using the running stack: api {config.api_url}, Firestore {config.firestore_address}"
         )
@@ -90,7 +80,9 @@ def main(
     signal.signal(signal.SIGTERM, _stop)
     try:
         deadline = time.monotonic() + 30
-        while not _answers(origin + "/") and vite.poll() is None and time.monotonic() < deadline:
+        while (
+            not http_reachable(origin + "/") and vite.poll() is None and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         if vite.poll() is None:
             typer.echo(f"Web client on {origin}/ (sign in with any local user name). Ctrl-C stops.")

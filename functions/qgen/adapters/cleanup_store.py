@@ -119,6 +119,8 @@ class CleanupStore(FirestoreStore):
 
     # ----- recovery ------------------------------------------------------------------------
 
+    # The two recovery queries are written out, field names as literals, so that
+    # tests/unit/test_infra.py can find each one and check its composite index exists.
     def expired_leases(self, now: datetime) -> Iterator[StoredJob]:
         query = (
             self._db.collection(JOBS)

@@ -24,6 +24,13 @@ from .services.jobs import JobService
 from .services.worker import WorkerService
 
 
+def _configured() -> Settings:
+    """The instance's settings, with Cloud Logging's JSON format switched on."""
+    settings = get_settings()
+    logs.configure(settings.project_id)
+    return settings
+
+
 def _queue(settings: Settings) -> CloudTasksQueue:
     return CloudTasksQueue(
         queue_path=settings.queue_path,
@@ -50,9 +57,7 @@ def build_api(settings: Settings) -> ApiApp:
 
 @lru_cache(maxsize=1)
 def api_app() -> ApiApp:
-    settings = get_settings()
-    logs.configure(settings.project_id)
-    return build_api(settings)
+    return build_api(_configured())
 
 
 def build_worker(settings: Settings) -> WorkerApp:
@@ -73,9 +78,7 @@ def build_worker(settings: Settings) -> WorkerApp:
 
 @lru_cache(maxsize=1)
 def worker_app() -> WorkerApp:
-    settings = get_settings()
-    logs.configure(settings.project_id)
-    return build_worker(settings)
+    return build_worker(_configured())
 
 
 def build_cleanup(settings: Settings) -> CleanupApp:
@@ -90,6 +93,4 @@ def build_cleanup(settings: Settings) -> CleanupApp:
 
 @lru_cache(maxsize=1)
 def cleanup_app() -> CleanupApp:
-    settings = get_settings()
-    logs.configure(settings.project_id)
-    return build_cleanup(settings)
+    return build_cleanup(_configured())

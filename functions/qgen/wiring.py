@@ -8,13 +8,13 @@ from google.cloud import firestore
 
 from . import logs
 from .adapters.auth import verify_user
-from .adapters.cleanup_store import CleanupStore
 from .adapters.clock import utc_now
-from .adapters.firestore_store import FirestoreStore
+from .adapters.firestore.cleanup import FirestoreCleanupScans
+from .adapters.firestore.reader import FirestoreJobReader
+from .adapters.firestore.unit_of_work import FirestoreUnitOfWork
 from .adapters.gemini import GeminiModel
 from .adapters.task_auth import verify_caller, verify_scheduler
 from .adapters.task_queue import CloudTasksQueue
-from .adapters.worker_store import WorkerStore
 from .config import Settings, get_settings
 from .http.app import ApiApp
 from .http.cleanup_app import CleanupApp
@@ -31,6 +31,12 @@ def _configured() -> Settings:
     return settings
 
 
+def _firestore(settings: Settings) -> tuple[firestore.Client, FirestoreUnitOfWork]:
+    client = firestore.Client(project=settings.project_id)
+    uow = FirestoreUnitOfWork(client, transaction_max_attempts=settings.transaction_max_attempts)
+    return client, uow
+
+
 def _queue(settings: Settings) -> CloudTasksQueue:
     return CloudTasksQueue(
         queue_path=settings.queue_path,
@@ -42,12 +48,14 @@ def _queue(settings: Settings) -> CloudTasksQueue:
 
 
 def build_api(settings: Settings) -> ApiApp:
-    store = FirestoreStore(
-        firestore.Client(project=settings.project_id),
-        transaction_max_attempts=settings.transaction_max_attempts,
+    client, uow = _firestore(settings)
+    service = JobService(
+        uow=uow,
+        reader=FirestoreJobReader(client),
+        queue=_queue(settings),
+        settings=settings,
+        clock=utc_now,
     )
-    queue = _queue(settings)
-    service = JobService(store=store, queue=queue, settings=settings, clock=utc_now)
     return ApiApp(
         service=service,
         settings=settings,
@@ -55,40 +63,40 @@ def build_api(settings: Settings) -> ApiApp:
     )
 
 
-@lru_cache(maxsize=1)
-def api_app() -> ApiApp:
-    return build_api(_configured())
-
-
 def build_worker(settings: Settings) -> WorkerApp:
-    store = WorkerStore(
-        firestore.Client(project=settings.project_id),
-        lease_seconds=settings.lease_seconds,
-        transaction_max_attempts=settings.transaction_max_attempts,
-    )
+    client, uow = _firestore(settings)
     model = GeminiModel(
         api_key=settings.gemini_api_key,
         base_url=settings.gemini_base_url,
         model=settings.gemini_model,
         timeout_seconds=settings.model_timeout_seconds,
     )
-    service = WorkerService(store=store, model=model, settings=settings, clock=utc_now)
+    service = WorkerService(
+        uow=uow, reader=FirestoreJobReader(client), model=model, settings=settings, clock=utc_now
+    )
     return WorkerApp(service=service, verify_caller=partial(verify_caller, settings=settings))
+
+
+def build_cleanup(settings: Settings) -> CleanupApp:
+    client, uow = _firestore(settings)
+    service = CleanupService(
+        scans=FirestoreCleanupScans(client, page_size=settings.cleanup_page_size),
+        uow=uow,
+        queue=_queue(settings),
+        settings=settings,
+        clock=utc_now,
+    )
+    return CleanupApp(service=service, verify_caller=partial(verify_scheduler, settings=settings))
+
+
+@lru_cache(maxsize=1)
+def api_app() -> ApiApp:
+    return build_api(_configured())
 
 
 @lru_cache(maxsize=1)
 def worker_app() -> WorkerApp:
     return build_worker(_configured())
-
-
-def build_cleanup(settings: Settings) -> CleanupApp:
-    store = CleanupStore(
-        firestore.Client(project=settings.project_id),
-        page_size=settings.cleanup_page_size,
-        transaction_max_attempts=settings.transaction_max_attempts,
-    )
-    service = CleanupService(store=store, queue=_queue(settings), settings=settings, clock=utc_now)
-    return CleanupApp(service=service, verify_caller=partial(verify_scheduler, settings=settings))
 
 
 @lru_cache(maxsize=1)

@@ -1,11 +1,8 @@
-"""Wall-clock access, kept behind a callable so services can be driven by a fixed time."""
+"""The wall clock, for the composition root (services take any Clock)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-
-Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:

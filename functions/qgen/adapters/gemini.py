@@ -10,11 +10,10 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
 from google.genai import Client, errors, types
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..domain.failures import FailureCode, ModelError
 from ..domain.jobs import Usage
@@ -24,23 +23,36 @@ from ..domain.prompts import (
     clarify_prompt,
     generation_prompt,
 )
+from ..domain.questions import QuestionDraft
+from ..services.ports import StreamChunk
+
+
+def response_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A pydantic model's JSON schema as Gemini's structured output takes it: references
+    inlined, titles dropped, and the properties in the model's order (Gemini writes them in
+    ``propertyOrdering``, which is what lets the stream parser finish an item early)."""
+    raw = model.model_json_schema(by_alias=True)
+    definitions = raw.pop("$defs", {})
+    raw.pop("description", None)  # the class docstring speaks to developers, not the model
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            out = {k: inline(v) for k, v in node.items() if k != "title"}
+            if out.get("type") == "object" and "properties" in out:
+                out["propertyOrdering"] = list(out["properties"])
+            return out
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    schema: dict[str, Any] = inline(raw)
+    return schema
+
 
 # Structured output of the stream: a JSON array of question objects (docs/model-protocol.md).
-QUESTIONS_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {
-            "question": {"type": "string"},
-            "type": {"type": "string", "enum": ["multiple-choice", "true-false"]},
-            "options": {"type": "array", "items": {"type": "string"}},
-            "correctAnswer": {"type": "string"},
-            "explanation": {"type": "string"},
-        },
-        "required": ["question", "type", "options", "correctAnswer", "explanation"],
-        "propertyOrdering": ["question", "type", "options", "correctAnswer", "explanation"],
-    },
-}
+QUESTIONS_SCHEMA: dict[str, Any] = {"type": "array", "items": response_schema(QuestionDraft)}
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -62,13 +74,6 @@ TRANSPORT_ERRORS = _transport_errors()
 
 _BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
 _KEY_REASONS = {"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"}
-
-
-@dataclass(frozen=True)
-class StreamChunk:
-    text: str
-    finish_reason: str | None
-    usage: Usage | None
 
 
 def classify_api_error(error: errors.APIError) -> ModelError:
@@ -144,11 +149,9 @@ class GeminiModel:
         except TRANSPORT_ERRORS as exc:
             raise ModelError(FailureCode.NETWORK, type(exc).__name__) from exc
         _check_blocked(response)
-        reason = _finish_reason(response)
-        if reason in _BLOCKING_FINISH:
-            raise ModelError(FailureCode.CONTENT_BLOCKED, reason or "")
-        if reason != "STOP":
-            raise ModelError(FailureCode.TRUNCATED, f"clarify finished with {reason}")
+        problem = ending_failure(_finish_reason(response), what="clarify")
+        if problem is not None:
+            raise problem
         try:
             intent = ClarifiedIntent.model_validate(json.loads(response.text or ""))
         except (ValueError, ValidationError) as exc:
@@ -158,29 +161,30 @@ class GeminiModel:
     def stream_questions(
         self, learner_prompt: str, *, topic: str, count: int, existing: list[str]
     ) -> Generator[StreamChunk, None, None]:
-        """Yield the streamed text; raise ModelError for any failure, including a block."""
+        """Yield the streamed text; end normally only on STOP, else raise ModelError."""
         contents = generation_prompt(learner_prompt, topic=topic, count=count, existing=existing)
+        finish_reason: str | None = None
         try:
             stream = self._client.models.generate_content_stream(
                 model=self.model, contents=contents, config=self._config(QUESTIONS_SCHEMA)
             )
             for response in stream:
                 _check_blocked(response)
-                yield StreamChunk(
-                    text=response.text or "",
-                    finish_reason=_finish_reason(response),
-                    usage=_usage(response),
-                )
+                finish_reason = _finish_reason(response) or finish_reason
+                yield StreamChunk(text=response.text or "", usage=_usage(response))
         except errors.APIError as exc:
             raise classify_api_error(exc) from exc
         except TRANSPORT_ERRORS as exc:
             raise ModelError(FailureCode.NETWORK, type(exc).__name__) from exc
+        problem = ending_failure(finish_reason, what="stream")
+        if problem is not None:
+            raise problem
 
 
-def stream_outcome(finish_reason: str | None) -> ModelError | None:
-    """None when the stream ended properly; otherwise the failure its ending means."""
+def ending_failure(finish_reason: str | None, *, what: str) -> ModelError | None:
+    """None when a response ended properly (STOP); otherwise the failure its ending means."""
     if finish_reason == "STOP":
         return None
     if finish_reason in _BLOCKING_FINISH:
         return ModelError(FailureCode.CONTENT_BLOCKED, finish_reason or "")
-    return ModelError(FailureCode.TRUNCATED, f"stream finished with {finish_reason}")
+    return ModelError(FailureCode.TRUNCATED, f"{what} finished with {finish_reason}")

@@ -7,20 +7,11 @@ Task names are derived from the job id and run number, so enqueueing the same ru
 from __future__ import annotations
 
 import json
-from typing import Protocol
 
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 
-
-class QueueUnavailableError(Exception):
-    """The task could not be created; the job must not be left waiting for it."""
-
-
-class TaskQueue(Protocol):
-    def enqueue(self, task_id: str, job_id: str) -> bool:
-        """Create the task; False when a task of that name already exists (a no-op)."""
-        ...
+from ..services.ports import QueueUnavailableError
 
 
 def task_body(job_id: str) -> bytes:

@@ -53,3 +53,8 @@ class DomainError(Exception):
         self.message = message
         self.details = details or {}
         self.retry_after_seconds = retry_after_seconds
+
+
+def job_not_found() -> DomainError:
+    # Someone else's job gets the same answer as a missing one: ids are not an oracle.
+    return DomainError(ErrorCode.NOT_FOUND, "No such job.")

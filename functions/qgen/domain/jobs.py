@@ -1,7 +1,12 @@
-"""The generation job: its document model and its state machine."""
+"""The generation job: its model, its statuses and the predicates every rule is built from.
+
+`Job` carries camelCase aliases because its serialised form *is* the data contract
+(generationJobs/{jobId}); code only ever uses the snake_case names.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -46,12 +51,16 @@ class IllegalTransitionError(ValueError):
         self.target = target
 
 
-def slot_delta(current: JobStatus, target: JobStatus) -> int:
+def slot_delta(current: JobStatus | None, target: JobStatus) -> int:
     """How a move changes the owner's active-job count: +1, -1 or 0.
 
-    Raises IllegalTransitionError for a move the state machine does not allow, so a caller can
-    never adjust the counter for a transition that did not happen.
+    ``current`` None is a job being created. Raises IllegalTransitionError for a move the state
+    machine does not allow, so a counter is never adjusted for a transition that cannot happen.
     """
+    if current is None:
+        return int(target in ACTIVE_STATUSES)
+    if current is target:
+        return 0
     if target not in _TRANSITIONS[current]:
         raise IllegalTransitionError(current, target)
     return int(target in ACTIVE_STATUSES) - int(current in ACTIVE_STATUSES)
@@ -61,17 +70,30 @@ def is_cancellable(status: JobStatus) -> bool:
     return JobStatus.CANCELLED in _TRANSITIONS[status]
 
 
-class Usage(BaseModel):
+class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
+
+class Usage(_Camel):
     prompt_tokens: int = 0
     output_tokens: int = 0
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
 
-class Job(BaseModel):
-    """generationJobs/{jobId}. Field names are the data contract (camelCase in Firestore)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+# Bookkeeping of the server (the lease, the queue, the caller's address): stored on the job,
+# never shown by the API.
+SERVER_ONLY_FIELDS = frozenset(
+    {"ip_address", "lease_expires_at", "lease_token", "run", "enqueued_at"}
+)
+
+
+class Job(_Camel):
+    """generationJobs/{jobId}. Absent optional fields are None here and omitted in Firestore."""
 
     user_id: str
     prompt: str
@@ -105,23 +127,51 @@ class Job(BaseModel):
     usage: Usage | None = None
     model: str | None = None
 
-    def to_document(self) -> dict[str, object]:
-        return self.model_dump(by_alias=True, exclude_none=True)
+    # ----- the predicates every rule is written with (one definition each) ----------------
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def needs_plan(self) -> bool:
+        """No attempt has fixed the topic and the number of questions yet."""
+        return not (self.estimated_total and self.topic)
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.lease_expires_at is not None and self.lease_expires_at <= now
+
+    def changed(self, **fields: object) -> Job:
+        """A copy with ``fields`` replaced (None removes an optional field)."""
+        return self.model_copy(update=fields)
 
 
-def new_pending_job(
-    *, user_id: str, prompt: str, created_at: datetime, ip_address: str | None
-) -> Job:
-    return Job(
-        user_id=user_id,
-        prompt=prompt,
-        status=JobStatus.PENDING,
-        created_at=created_at,
-        enqueued_at=created_at,
-        ip_address=ip_address,
-    )
+@dataclass(frozen=True)
+class StoredJob:
+    """A job with its document id."""
+
+    job_id: str
+    job: Job
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's hold on one attempt of a job: its fencing token and attempt number."""
+
+    job_id: str
+    token: str
+    attempt: int
 
 
 def task_id_for(job_id: str, run: int) -> str:
     """Cloud Tasks task id for one run of a job: deterministic, so enqueueing twice is a no-op."""
     return f"{job_id}-run{run}"
+
+
+def question_id(job_id: str, position: int) -> str:
+    """Deterministic per job and position: a redelivered batch rewrites, never duplicates."""
+    return f"{job_id}-q{position:03d}"

@@ -133,3 +133,37 @@ def idempotency_document_id(user_id: str, key: str) -> str:
 
 def request_fingerprint(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """What a create request with an Idempotency-Key asks to record, or to replay."""
+
+    document_id: str
+    fingerprint: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    job_id: str
+    fingerprint: str
+    expires_at: datetime | None
+
+
+def replayed_job_id(
+    record: IdempotencyRecord | None, claim: IdempotencyClaim, now: datetime
+) -> str | None:
+    """The job an earlier request with the same key created, or None to admit a new one.
+
+    TTL deletion lags by up to a day, so an expired record is treated as absent. The same key
+    with another prompt is refused: the client reused a key it should not have.
+    """
+    if record is None or (record.expires_at is not None and record.expires_at <= now):
+        return None
+    if record.fingerprint != claim.fingerprint:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "This Idempotency-Key was already used for a different prompt.",
+        )
+    return record.job_id

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
 from pydantic.alias_generators import to_camel
 
-from ..adapters.firestore_store import StoredJob
 from ..domain.errors import ErrorCode
-from ..domain.jobs import JobPhase, JobStatus, Usage
+from ..domain.jobs import SERVER_ONLY_FIELDS, Job, StoredJob
 
 
 class _Camel(BaseModel):
@@ -28,41 +27,33 @@ class CreateJobRequest(BaseModel):
     )
 
 
-class JobView(_Camel):
-    """A generation job as clients see it; the same fields as generationJobs/{jobId}."""
+def _job_view_fields() -> dict[str, Any]:
+    """Job's own fields minus the server's bookkeeping. A field with a non-null default is
+    always in a response, so the view requires it; optional ones stay optional."""
+    return {
+        name: (info.annotation, info if info.is_required() or info.default is None else ...)
+        for name, info in Job.model_fields.items()
+        if name not in SERVER_ONLY_FIELDS
+    }
 
+
+class _JobViewBase(_Camel):
     model_config = ConfigDict(title="Job")
 
-    job_id: str
-    user_id: str
-    prompt: str
-    status: JobStatus
-    phase: JobPhase | None = None
-    questions_generated: int
-    questions_saved: int
-    questions_rejected: int
-    estimated_total: int | None = None
-    topic: str | None = None
-    question_ids: list[str]
-    duration_ms: int | None = None
-    error_message: str | None = None
-    error_code: str | None = None
-    retryable: bool | None = None
-    last_error_code: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    attempts: int
-    usage: Usage | None = None
-    model: str | None = None
-
     @classmethod
-    def of(cls, stored: StoredJob) -> JobView:
-        # The client IP and the lease are server bookkeeping, not part of the API view.
-        fields = stored.job.model_dump(
-            exclude={"ip_address", "lease_expires_at", "lease_token", "run", "enqueued_at"}
-        )
-        return cls(job_id=stored.job_id, **fields)
+    def of(cls, stored: StoredJob) -> _JobViewBase:
+        return cls(job_id=stored.job_id, **stored.job.model_dump(exclude=set(SERVER_ONLY_FIELDS)))
+
+
+# A generation job as clients see it: generationJobs/{jobId}'s fields plus its id. Derived
+# from Job, so a field added to the job appears in the API and its OpenAPI schema at once.
+JobView = create_model(
+    "JobView",
+    __base__=_JobViewBase,
+    __doc__="A generation job as clients see it; the same fields as generationJobs/{jobId}.",
+    job_id=(str, ...),
+    **_job_view_fields(),
+)
 
 
 class JobList(_Camel):

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic.alias_generators import to_camel
 
 from ..domain.errors import DomainError, ErrorCode
 from ..services.worker import WorkerService
@@ -21,9 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class TaskBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel)
 
-    jobId: StrictStr  # noqa: N815 - the task payload's wire name
+    job_id: StrictStr
 
 
 class WorkerApp:
@@ -43,7 +44,7 @@ class WorkerApp:
                 raise DomainError(
                     ErrorCode.INVALID_ARGUMENT, 'The task body must be {"jobId": "..."}.'
                 ) from exc
-            result = self._service.process(body.jobId)
+            result = self._service.process(body.job_id)
         except DomainError as error:
             return error_response(error)
         except Exception:
@@ -52,7 +53,7 @@ class WorkerApp:
             return error_response(
                 DomainError(ErrorCode.INTERNAL, "The worker failed unexpectedly.")
             )
-        status = 503 if result.retry else 200
-        return json_response(
-            {"outcome": result.outcome, "jobId": result.job_id, **result.detail}, status
-        )
+        answer: dict[str, object] = {"outcome": result.outcome.value, "jobId": result.job_id}
+        if result.error_code is not None:
+            answer["errorCode"] = result.error_code.value
+        return json_response(answer, 503 if result.retry else 200)

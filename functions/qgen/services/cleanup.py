@@ -2,23 +2,24 @@
 
 Two schedules call it (infra/): "retention" daily at 03:00 UTC, "recovery" every few minutes.
 Every step is idempotent and safe to run twice at once or to kill half way: deletes carry a
-last-update-time precondition, recovery re-checks each job in a transaction, and counter repair
-recounts inside a transaction.
+last-update-time precondition, recovery re-checks each job in a unit of work, and counter
+repair recounts inside one.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
-from ..adapters.cleanup_store import CleanupStore
-from ..adapters.clock import Clock
-from ..adapters.task_queue import QueueUnavailableError, TaskQueue
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
 from ..config import Settings
-from ..domain.failures import FailureCode, failure_for
-from ..domain.jobs import JobStatus, task_id_for
+from ..domain import transitions
+from ..domain.jobs import JobStatus, StoredJob, task_id_for
+from .ports import CleanupScans, Clock, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -29,125 +30,179 @@ class CleanupMode(StrEnum):
     ALL = "all"
 
 
-@dataclass
-class RetentionReport:
-    deletedCompleted: int = 0  # noqa: N815 - the contract names these in camelCase
-    deletedFailed: int = 0  # noqa: N815
-    deletedCancelled: int = 0  # noqa: N815
+class _Report(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def dump(self) -> dict[str, object]:
+        return self.model_dump(by_alias=True)
+
+
+class RetentionReport(_Report):
+    deleted_completed: int = 0
+    deleted_failed: int = 0
+    deleted_cancelled: int = 0
     total: int = 0
-    expiredLimitDocuments: int = 0  # noqa: N815
+    expired_limit_documents: int = 0
+
+
+@dataclass(frozen=True)
+class CounterRepair:
+    user_id: str
+    recorded: int
+    actual: int
+
+
+class RecoveryReport(_Report):
+    requeued: list[str] = []
+    failed_worker_lost: list[str] = []
+    pending_requeued: list[str] = []
+    enqueue_failures: list[str] = []
+    counters_repaired: list[dict[str, object]] = []
 
 
 @dataclass
-class RecoveryReport:
-    requeued: list[str] = field(default_factory=list)
-    failedWorkerLost: list[str] = field(default_factory=list)  # noqa: N815
-    pendingRequeued: list[str] = field(default_factory=list)  # noqa: N815
-    enqueueFailures: list[str] = field(default_factory=list)  # noqa: N815
-    countersRepaired: list[dict[str, object]] = field(default_factory=list)  # noqa: N815
-
-
 class CleanupService:
-    def __init__(
-        self, *, store: CleanupStore, queue: TaskQueue, settings: Settings, clock: Clock
-    ) -> None:
-        self._store = store
-        self._queue = queue
-        self._settings = settings
-        self._clock = clock
+    scans: CleanupScans
+    uow: UnitOfWork
+    queue: TaskQueue
+    settings: Settings
+    clock: Clock
+    _retention_days: dict[JobStatus, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self._retention_days = {
+            JobStatus.COMPLETED: s.completed_job_retention_days,
+            JobStatus.FAILED: s.failed_job_retention_days,
+            JobStatus.CANCELLED: s.cancelled_job_retention_days,
+        }
 
     def run(self, mode: CleanupMode) -> dict[str, object]:
         result: dict[str, object] = {"mode": mode.value}
         if mode in (CleanupMode.RETENTION, CleanupMode.ALL):
-            result["retention"] = asdict(self.retention())
+            result["retention"] = self.retention().dump()
         if mode in (CleanupMode.RECOVERY, CleanupMode.ALL):
-            result["recovery"] = asdict(self.recovery())
+            result["recovery"] = self.recovery().dump()
         return result
 
     # ----- retention -----------------------------------------------------------------------
 
     def retention(self) -> RetentionReport:
-        s, now = self._settings, self._clock()
+        now = self.clock()
+        deleted = {
+            status: self.scans.delete_finished_before(status, now - timedelta(days=days))
+            for status, days in self._retention_days.items()
+        }
         report = RetentionReport(
-            deletedCompleted=self._store.delete_finished_before(
-                JobStatus.COMPLETED, now - timedelta(days=s.completed_job_retention_days)
-            ),
-            deletedFailed=self._store.delete_finished_before(
-                JobStatus.FAILED, now - timedelta(days=s.failed_job_retention_days)
-            ),
-            deletedCancelled=self._store.delete_finished_before(
-                JobStatus.CANCELLED, now - timedelta(days=s.cancelled_job_retention_days)
-            ),
-            expiredLimitDocuments=self._store.delete_expired_limits(now),
+            deleted_completed=deleted[JobStatus.COMPLETED],
+            deleted_failed=deleted[JobStatus.FAILED],
+            deleted_cancelled=deleted[JobStatus.CANCELLED],
+            total=sum(deleted.values()),
+            expired_limit_documents=self.scans.delete_expired_limits(now),
         )
-        report.total = report.deletedCompleted + report.deletedFailed + report.deletedCancelled
-        log.info("retention finished", extra={"event": "cleanup.retention", **asdict(report)})
+        log.info("retention finished", extra={"event": "cleanup.retention", **report.dump()})
         return report
 
     # ----- recovery ------------------------------------------------------------------------
 
     def recovery(self) -> RecoveryReport:
-        s, now = self._settings, self._clock()
+        s, now = self.settings, self.clock()
         report = RecoveryReport()
-        lost = failure_for(FailureCode.WORKER_LOST)
-        for stored in self._store.expired_leases(now):
-            job = stored.job
-            context = {"jobId": stored.job_id, "userId": job.user_id, "attempt": job.attempts}
-            if job.attempts < s.max_attempts:
-                requeued = self._store.requeue_lost_worker(stored.job_id, now=now, lost=lost)
-                if requeued is not None:
-                    self._enqueue(requeued.job_id, requeued.job.run, report)
-                    report.requeued.append(requeued.job_id)
-                    log.warning(
-                        "worker lost; job queued again as a new run",
-                        extra={**context, "event": "job.retrying", "errorCode": lost.code.value},
-                    )
-            elif self._store.fail_lost_worker(stored.job_id, now=now, lost=lost):
-                report.failedWorkerLost.append(stored.job_id)
-                log.warning(
-                    "worker lost on the last attempt; job failed",
-                    extra={
-                        **context,
-                        "event": "job.failed",
-                        "errorCode": lost.code.value,
-                        "retryable": lost.retryable,
-                    },
-                )
+        for stored in self.scans.expired_leases(now):
+            self._recover(stored, report)
         # Same task name: a no-op while the task still exists; it only revives a lost task.
         stale_before = now - timedelta(seconds=s.stale_pending_seconds)
-        for stored in self._store.stale_pending(stale_before):
+        for stored in self.scans.stale_pending(stale_before):
             if self._enqueue(stored.job_id, stored.job.run, report):
-                report.pendingRequeued.append(stored.job_id)
-        for repair in self._store.repair_counters(now):
-            report.countersRepaired.append(asdict(repair))
-            log.warning(
-                "active-job counter repaired",
-                extra={
-                    "event": "cleanup.counter_repaired",
-                    "userId": repair.user_id,
-                    "recorded": repair.recorded,
-                    "actual": repair.actual,
-                },
-            )
+                report.pending_requeued.append(stored.job_id)
+        for user_id in self.scans.users_with_counters():
+            self._repair_counter(user_id, report)
         log.info(
             "recovery finished",
             extra={
                 "event": "cleanup.recovery",
                 "requeued": len(report.requeued),
-                "failedWorkerLost": len(report.failedWorkerLost),
-                "pendingRequeued": len(report.pendingRequeued),
-                "countersRepaired": len(report.countersRepaired),
+                "failedWorkerLost": len(report.failed_worker_lost),
+                "pendingRequeued": len(report.pending_requeued),
+                "countersRepaired": len(report.counters_repaired),
             },
         )
         return report
 
+    def _recover(self, stored: StoredJob, report: RecoveryReport) -> None:
+        """A worker stopped renewing its lease: requeue the job as a new run, or fail it."""
+        now, job_id = self.clock(), stored.job_id
+
+        def recover(tx: JobTransaction) -> StoredJob | None:
+            job = tx.get_job(job_id)
+            recovered = (
+                None
+                if job is None
+                else transitions.recover_lost_worker(
+                    job, now=now, max_attempts=self.settings.max_attempts
+                )
+            )
+            if job is None or recovered is None:
+                return None  # it finished, was cancelled, or a delivery took the lease again
+            tx.save_job(job_id, job, recovered)
+            return StoredJob(job_id, recovered)
+
+        recovered = self.uow.run(recover)
+        if recovered is None:
+            return
+        job = recovered.job
+        context = {
+            "jobId": job_id,
+            "userId": job.user_id,
+            "attempt": job.attempts,
+            "errorCode": job.last_error_code,
+        }
+        if job.status is JobStatus.PENDING:
+            self._enqueue(job_id, job.run, report)
+            report.requeued.append(job_id)
+            log.warning(
+                "worker lost; job queued again as a new run",
+                extra={**context, "event": "job.retrying"},
+            )
+        else:
+            report.failed_worker_lost.append(job_id)
+            log.warning(
+                "worker lost on the last attempt; job failed",
+                extra={**context, "event": "job.failed", "retryable": job.retryable},
+            )
+
+    def _repair_counter(self, user_id: str, report: RecoveryReport) -> None:
+        def recount(tx: JobTransaction) -> CounterRepair | None:
+            recorded = tx.read_active_counter(user_id)
+            actual = tx.count_active_jobs(user_id)
+            if recorded == actual:
+                return None
+            tx.set_active_counter(user_id, actual)
+            return CounterRepair(user_id, recorded, actual)
+
+        repair = self.uow.run(recount)
+        if repair is None:
+            return
+        report.counters_repaired.append(
+            {"user_id": repair.user_id, "recorded": repair.recorded, "actual": repair.actual}
+        )
+        log.warning(
+            "active-job counter repaired",
+            extra={
+                "event": "cleanup.counter_repaired",
+                "userId": user_id,
+                "recorded": repair.recorded,
+                "actual": repair.actual,
+            },
+        )
+
     def _enqueue(self, job_id: str, run: int, report: RecoveryReport) -> bool:
         """True when a task was created (not when one of that name already existed)."""
         try:
-            return self._queue.enqueue(task_id_for(job_id, run), job_id)
+            return self.queue.enqueue(task_id_for(job_id, run), job_id)
         except QueueUnavailableError:
             # The job stays pending; the next sweep tries again.
-            report.enqueueFailures.append(job_id)
+            report.enqueue_failures.append(job_id)
             log.error(
                 "recovery could not enqueue a job",
                 extra={"event": "cleanup.enqueue_failed", "jobId": job_id},

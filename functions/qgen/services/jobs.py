@@ -1,33 +1,28 @@
-"""Job use cases for the public API: create, list, read, cancel."""
+"""Job use cases of the public API: create, list, read, cancel, retry."""
 
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from ..adapters.clock import Clock
-from ..adapters.firestore_store import (
-    Admission,
-    FirestoreStore,
-    IdempotencyClaim,
-    StoredJob,
-    expiry,
-    job_not_found,
-)
-from ..adapters.task_queue import QueueUnavailableError, TaskQueue
 from ..config import Settings
+from ..domain import transitions
 from ..domain.errors import DomainError, ErrorCode
-from ..domain.jobs import JobStatus, new_pending_job, task_id_for
+from ..domain.jobs import JobStatus, StoredJob, task_id_for
 from ..domain.limits import (
+    IdempotencyClaim,
     RateScope,
     RateWindow,
+    check_admission,
     idempotency_document_id,
     normalise_prompt,
+    replayed_job_id,
     request_fingerprint,
     window_for,
 )
+from .ports import Clock, JobReader, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
 from .user_locks import StripedLocks
 
 log = logging.getLogger(__name__)
@@ -47,15 +42,33 @@ class CreateRequest:
     idempotency_key: str | None = None
 
 
+@dataclass(frozen=True)
+class Admission:
+    stored: StoredJob
+    # True when an Idempotency-Key matched an earlier request: nothing new was written.
+    replayed: bool
+
+
 class JobService:
     def __init__(
-        self, *, store: FirestoreStore, queue: TaskQueue, settings: Settings, clock: Clock
+        self,
+        *,
+        uow: UnitOfWork,
+        reader: JobReader,
+        queue: TaskQueue,
+        settings: Settings,
+        clock: Clock,
     ) -> None:
-        self._store = store
+        self._uow = uow
+        self._reader = reader
         self._queue = queue
         self._settings = settings
         self._clock = clock
+        # Per-user serialisation inside one instance. Correctness never depends on it (the
+        # transaction enforces every limit); it spares a burst the aborted transactions.
         self._admission_locks = StripedLocks()
+
+    # ----- create --------------------------------------------------------------------------
 
     def create(self, request: CreateRequest) -> Admission:
         s = self._settings
@@ -65,18 +78,27 @@ class JobService:
         now = self._clock()
         claim = self._idempotency_claim(request, prompt, now)
         windows = self._windows(request.user_id, request.client_ip, now)
-        job = new_pending_job(
-            user_id=request.user_id, prompt=prompt, created_at=now, ip_address=request.client_ip
+        job = transitions.admit(
+            user_id=request.user_id, prompt=prompt, now=now, ip_address=request.client_ip
         )
+        job_id = self._uow.new_job_id()
+
+        def admit(tx: JobTransaction) -> Admission:
+            if claim is not None:
+                replay = replayed_job_id(tx.read_idempotency(claim), claim, now)
+                earlier = tx.get_job(replay) if replay is not None else None
+                if replay is not None and earlier is not None:
+                    return Admission(StoredJob(replay, earlier), replayed=True)
+            state = tx.read_quota(request.user_id, windows)
+            check_admission(state, max_active=s.max_concurrent_per_user, now=now)
+            tx.add_job(job_id, job)
+            tx.consume_quota(state)
+            if claim is not None:
+                tx.record_idempotency(claim, job_id=job_id, user_id=request.user_id, now=now)
+            return Admission(StoredJob(job_id, job), replayed=False)
+
         with self._admission_locks.hold(request.user_id):
-            admission = self._store.admit_job(
-                job_id=self._store.new_job_id(),
-                job=job,
-                windows=windows,
-                max_active=s.max_concurrent_per_user,
-                now=now,
-                idempotency=claim,
-            )
+            admission = self._uow.run(admit)
         stored = admission.stored
         log.info(
             "job admitted" if not admission.replayed else "job request replayed",
@@ -85,33 +107,18 @@ class JobService:
         # A replayed request re-enqueues a still-pending job: if the first call died between
         # its commit and its enqueue, this finishes it; otherwise task-name dedup makes it a no-op.
         if stored.job.status is JobStatus.PENDING:
-            stored = self._enqueue(stored)
-        if stored.job.status is JobStatus.FAILED and not admission.replayed:
-            raise DomainError(
-                ErrorCode.QUEUE_UNAVAILABLE,
-                QUEUE_UNAVAILABLE_MESSAGE,
-                details={"jobId": stored.job_id},
-                retry_after_seconds=30,
-            )
+            stored = self._enqueue(stored, raise_on_failure=not admission.replayed)
         return Admission(stored, admission.replayed)
 
     def _windows(self, user_id: str, client_ip: str, now: datetime) -> list[RateWindow]:
         s = self._settings
+        limits = (
+            (RateScope.USER, user_id, s.user_rate_limit, s.user_rate_window_seconds),
+            (RateScope.IP, client_ip, s.ip_rate_limit, s.ip_rate_window_seconds),
+        )
         return [
-            window_for(
-                RateScope.USER,
-                user_id,
-                limit=s.user_rate_limit,
-                window_seconds=s.user_rate_window_seconds,
-                now=now,
-            ),
-            window_for(
-                RateScope.IP,
-                client_ip,
-                limit=s.ip_rate_limit,
-                window_seconds=s.ip_rate_window_seconds,
-                now=now,
-            ),
+            window_for(scope, key, limit=limit, window_seconds=seconds, now=now)
+            for scope, key, limit, seconds in limits
         ]
 
     def _idempotency_claim(
@@ -128,14 +135,15 @@ class JobService:
             )
         return IdempotencyClaim(
             document_id=idempotency_document_id(request.user_id, key),
-            key=key,
             fingerprint=request_fingerprint(prompt),
-            expires_at=expiry(now, self._settings.idempotency_ttl_seconds),
+            expires_at=now + timedelta(seconds=self._settings.idempotency_ttl_seconds),
         )
 
-    def _enqueue(self, stored: StoredJob) -> StoredJob:
+    def _enqueue(self, stored: StoredJob, *, raise_on_failure: bool = True) -> StoredJob:
+        """Hand the job's current run to the queue; if that fails, the job fails (retryable)."""
         try:
             self._queue.enqueue(task_id_for(stored.job_id, stored.job.run), stored.job_id)
+            return stored
         except QueueUnavailableError as exc:
             log.error(
                 "enqueue failed; job marked failed",
@@ -148,14 +156,34 @@ class JobService:
                     "cause": str(exc),
                 },
             )
-            failed = self._store.fail_unqueued_job(
-                stored.job_id,
-                code=ErrorCode.QUEUE_UNAVAILABLE,
-                message=QUEUE_UNAVAILABLE_MESSAGE,
-                now=self._clock(),
+        failed = self._fail_unqueued(stored.job_id)
+        if failed is not None and failed.job.status is JobStatus.FAILED and raise_on_failure:
+            raise DomainError(
+                ErrorCode.QUEUE_UNAVAILABLE,
+                QUEUE_UNAVAILABLE_MESSAGE,
+                details={"jobId": stored.job_id},
+                retry_after_seconds=30,
             )
-            return failed or stored
-        return stored
+        return failed or stored
+
+    def _fail_unqueued(self, job_id: str) -> StoredJob | None:
+        now = self._clock()
+
+        def fail(tx: JobTransaction) -> StoredJob | None:
+            job = tx.get_job(job_id)
+            if job is None:
+                return None
+            failed = transitions.fail_unqueued(
+                job, code=ErrorCode.QUEUE_UNAVAILABLE, message=QUEUE_UNAVAILABLE_MESSAGE, now=now
+            )
+            if failed is None:  # something newer moved it on: that state wins
+                return StoredJob(job_id, job)
+            tx.save_job(job_id, job, failed)
+            return StoredJob(job_id, failed)
+
+        return self._uow.run(fail)
+
+    # ----- read ----------------------------------------------------------------------------
 
     def list(self, user_id: str, limit: int | None) -> list[StoredJob]:
         s = self._settings
@@ -166,33 +194,45 @@ class JobService:
                 f"limit must be between 1 and {s.list_max_limit}.",
                 details={"field": "limit"},
             )
-        return self._store.list_jobs(user_id, size)
+        return self._reader.list_jobs(user_id, size)
 
     def get(self, user_id: str, job_id: str) -> StoredJob:
-        stored = self._store.get_job(job_id)
-        if stored is None or stored.job.user_id != user_id:
-            raise job_not_found()
-        return stored
+        stored = self._reader.get_job(job_id)
+        return StoredJob(job_id, transitions.owned(stored.job if stored else None, user_id))
+
+    # ----- cancel / retry ------------------------------------------------------------------
 
     def cancel(self, user_id: str, job_id: str) -> StoredJob:
-        stored = self._store.cancel_job(job_id, user_id=user_id, now=self._clock())
+        now = self._clock()
+
+        def cancel(tx: JobTransaction) -> StoredJob:
+            job = transitions.owned(tx.get_job(job_id), user_id)
+            cancelled = transitions.cancel(job, now=now)
+            tx.save_job(job_id, job, cancelled)
+            return StoredJob(job_id, cancelled)
+
+        stored = self._uow.run(cancel)
         log.info(
-            "job cancelled",
-            extra={"jobId": job_id, "userId": user_id, "event": "job.cancelled"},
+            "job cancelled", extra={"jobId": job_id, "userId": user_id, "event": "job.cancelled"}
         )
         return stored
 
     def retry(self, user_id: str, job_id: str, client_ip: str) -> StoredJob:
         """Re-run a failed, retryable job: same job, a new run (and task name), same limits."""
         now = self._clock()
+        windows = self._windows(user_id, client_ip, now)
+
+        def retry(tx: JobTransaction) -> StoredJob:
+            job = transitions.owned(tx.get_job(job_id), user_id)
+            state = tx.read_quota(user_id, windows)
+            retried = transitions.retry(job, now=now)
+            check_admission(state, max_active=self._settings.max_concurrent_per_user, now=now)
+            tx.save_job(job_id, job, retried)
+            tx.consume_quota(state)
+            return StoredJob(job_id, retried)
+
         with self._admission_locks.hold(user_id):
-            stored = self._store.admit_retry(
-                job_id,
-                user_id=user_id,
-                windows=self._windows(user_id, client_ip, now),
-                max_active=self._settings.max_concurrent_per_user,
-                now=now,
-            )
+            stored = self._uow.run(retry)
         log.info(
             "job retried by its owner",
             extra={
@@ -202,12 +242,4 @@ class JobService:
                 "event": "job.retried",
             },
         )
-        stored = self._enqueue(stored)
-        if stored.job.status is JobStatus.FAILED:
-            raise DomainError(
-                ErrorCode.QUEUE_UNAVAILABLE,
-                QUEUE_UNAVAILABLE_MESSAGE,
-                details={"jobId": stored.job_id},
-                retry_after_seconds=30,
-            )
-        return stored
+        return self._enqueue(stored)

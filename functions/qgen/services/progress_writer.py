@@ -4,22 +4,23 @@ The first question is committed the moment it is finished; after that, batches a
 the job document gets at most one write per interval (Firestore sustains about one write per
 second per document) while no question waits much longer than the interval. When the model is
 quiet, a heartbeat renews the lease. A commit that finds the job cancelled or the lease lost
-stops the writer, and the reader stops at its next chunk.
+stops the writer; the reader stops at its next chunk and `close` raises the stop, once.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..adapters.clock import Clock
-from ..adapters.worker_store import BatchResult, Lease, WorkerStore, WriteOutcome
 from ..domain.questions import QuestionDraft
+from ..domain.transitions import AttemptStoppedError, StopReason
+from .attempt_writes import AttemptWrites
 
 
 @dataclass
-class _Pending:
+class Batch:
     drafts: list[QuestionDraft] = field(default_factory=list)
     generated: int = 0
     rejected: int = 0
@@ -28,31 +29,38 @@ class _Pending:
         return bool(self.drafts or self.generated or self.rejected)
 
 
+@dataclass(frozen=True)
+class CommitPolicy:
+    """When the next commit is due, in the writer's monotonic seconds. Pure."""
+
+    interval: float
+    heartbeat: float
+
+    def due(self, *, pending: bool, last_write: float | None, started: float) -> float:
+        if pending:
+            return started if last_write is None else last_write + self.interval
+        return (last_write if last_write is not None else started) + self.heartbeat
+
+
 class ProgressWriter:
     def __init__(
         self,
-        store: WorkerStore,
-        lease: Lease,
+        writes: AttemptWrites,
+        policy: CommitPolicy,
         *,
-        now: Clock,
-        interval_seconds: float,
-        heartbeat_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store = store
-        self._lease = lease
-        self._now = now
-        self._interval = interval_seconds
-        self._heartbeat = heartbeat_seconds
+        self._writes = writes
+        self._policy = policy
+        self._monotonic = monotonic
         self._cond = threading.Condition()
-        self._pending = _Pending()
+        self._pending = Batch()
         self._closing = False
         self._finalizing = False
-        self._flushed_on_close = False
         self._last_write: float | None = None
-        self._started = time.monotonic()
-        self._stopped: WriteOutcome | None = None
+        self._started = monotonic()
+        self._stopped: StopReason | None = None
         self._error: BaseException | None = None
-        self.saved_total = 0
         self.saved_this_attempt = 0
         self.commits = 0
         self._thread = threading.Thread(target=self._run, name="progress-writer", daemon=True)
@@ -60,13 +68,13 @@ class ProgressWriter:
     # ----- reader side ---------------------------------------------------------------------
 
     def start(self) -> None:
-        self._started = time.monotonic()
+        self._started = self._monotonic()
         self._thread.start()
 
     @property
-    def stopped(self) -> WriteOutcome | None:
-        """CANCELLED or LEASE_LOST once a commit found the job no longer ours."""
-        return self._stopped
+    def stopped(self) -> bool:
+        """True once a commit found the job cancelled or the lease lost."""
+        return self._stopped is not None
 
     def add(self, drafts: list[QuestionDraft], *, generated: int, rejected: int) -> None:
         if not (drafts or generated or rejected):
@@ -77,8 +85,10 @@ class ProgressWriter:
             self._pending.rejected += rejected
             self._cond.notify()
 
-    def close(self, *, finalizing: bool) -> WriteOutcome:
-        """Flush what is pending (marking the job finalizing if asked) and stop."""
+    def close(self, *, finalizing: bool) -> None:
+        """Flush what is pending (marking the job finalizing if asked) and stop.
+
+        Raises AttemptStoppedError if any commit found the attempt stopped."""
         with self._cond:
             self._closing = True
             self._finalizing = finalizing
@@ -86,66 +96,48 @@ class ProgressWriter:
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._stopped or WriteOutcome.WRITTEN
+        if self._stopped is not None:
+            raise AttemptStoppedError(self._stopped)
 
     # ----- writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
-            self._loop()
+            while (batch := self._next_batch()) is not None:
+                self._commit(*batch)
+        except AttemptStoppedError as stop:
+            with self._cond:
+                self._stopped = stop.reason
         except BaseException as exc:  # surfaced to the reader by close()
             self._error = exc
 
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                batch, finalizing = self._next_batch()
-                if batch is None:
-                    return
-            result = self._commit(batch, finalizing)
-            if result.outcome is not WriteOutcome.WRITTEN:
-                with self._cond:
-                    self._stopped = result.outcome
-                return
-
-    def _next_batch(self) -> tuple[_Pending | None, bool]:
-        """Wait (holding the condition) until there is something to commit, or the end."""
-        while True:
-            now = time.monotonic()
-            if self._closing:
-                if self._flushed_on_close:
-                    return None, False
-                self._flushed_on_close = True
-                if self._pending or self._finalizing:
-                    return self._take(), self._finalizing
-                return None, False
-            if self._pending:
-                due = now if self._last_write is None else self._last_write + self._interval
+    def _next_batch(self) -> tuple[Batch, bool] | None:
+        """Wait until there is something to commit; None once closed and flushed."""
+        with self._cond:
+            while True:
+                if self._closing:
+                    batch, finalizing = self._take(), self._finalizing
+                    self._finalizing = False
+                    return (batch, finalizing) if (batch or finalizing) else None
+                now = self._monotonic()
+                due = self._policy.due(
+                    pending=bool(self._pending), last_write=self._last_write, started=self._started
+                )
                 if now >= due:
-                    return self._take(), False
+                    return self._take(), False  # an empty batch renews the lease
                 self._cond.wait(due - now)
-                continue
-            quiet_for = now - (self._last_write or self._started)
-            if quiet_for >= self._heartbeat:
-                return _Pending(), False  # renews the lease, notices a cancellation
-            self._cond.wait(self._heartbeat - quiet_for)
 
-    def _take(self) -> _Pending:
-        batch, self._pending = self._pending, _Pending()
+    def _take(self) -> Batch:
+        batch, self._pending = self._pending, Batch()
         return batch
 
-    def _commit(self, batch: _Pending, finalizing: bool) -> BatchResult:
-        result = self._store.save_batch(
-            self._lease,
+    def _commit(self, batch: Batch, finalizing: bool) -> None:
+        self._writes.save_batch(
             batch.drafts,
             generated=batch.generated,
             rejected=batch.rejected,
-            now=self._now(),
             finalizing=finalizing,
         )
-        self._last_write = time.monotonic()
+        self._last_write = self._monotonic()
         self.commits += 1
-        if result.outcome is WriteOutcome.WRITTEN:
-            self.saved_total = result.saved_total
-            self.saved_this_attempt += len(batch.drafts)
-        return result
+        self.saved_this_attempt += len(batch.drafts)

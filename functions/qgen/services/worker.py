@@ -2,266 +2,191 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from typing import Protocol
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
 
-from ..adapters.clock import Clock
-from ..adapters.gemini import StreamChunk, stream_outcome
-from ..adapters.worker_store import ClaimKind, Lease, WorkerStore, WriteOutcome
 from ..config import Settings
-from ..domain.failures import FailureCode, ModelError, failure_for, is_final
-from ..domain.jobs import Job, Usage
-from ..domain.prompts import ClarifiedIntent, clamp_count
-from ..domain.questions import (
-    AcceptedItem,
-    ParsedItem,
-    StreamFormatError,
-    StreamParser,
-    normalise_question_text,
-)
-from .progress_writer import ProgressWriter
+from ..domain import transitions
+from ..domain.failures import FailureCode, ModelError, failure_for
+from ..domain.jobs import Job, JobStatus, Usage
+from ..domain.prompts import clamp_count
+from ..domain.transitions import AttemptStoppedError, ClaimKind, StopReason
+from .attempt_writes import AttemptWrites
+from .ports import Clock, JobReader, JobTransaction, Model, UnitOfWork
+from .question_stream import QuestionStream
 
 log = logging.getLogger(__name__)
 
 
-class Model(Protocol):
-    model: str
+class DeliveryOutcome(StrEnum):
+    COMPLETED = "completed"
+    RETRYING = "retrying"  # a retryable failure with deliveries left: Cloud Tasks redelivers
+    FAILED = "failed"
+    CANCELLED = StopReason.CANCELLED.value
+    LEASE_LOST = StopReason.LEASE_LOST.value
+    DUPLICATE = ClaimKind.DUPLICATE.value
+    TERMINAL = ClaimKind.TERMINAL.value
+    MISSING = ClaimKind.MISSING.value
 
-    def clarify(self, learner_prompt: str) -> tuple[ClarifiedIntent, Usage | None]: ...
 
-    def stream_questions(
-        self, learner_prompt: str, *, topic: str, count: int, existing: list[str]
-    ) -> Generator[StreamChunk, None, None]: ...
+@dataclass(frozen=True)
+class DeliveryResult:
+    outcome: DeliveryOutcome
+    job_id: str
+    error_code: FailureCode | None = None
+
+    @property
+    def retry(self) -> bool:
+        """Ask Cloud Tasks to deliver again (a non-2xx answer)."""
+        return self.outcome is DeliveryOutcome.RETRYING
 
 
 @dataclass
-class DeliveryResult:
-    """What one delivery did. ``retry`` asks Cloud Tasks to deliver again (non-2xx)."""
+class _Attempt:
+    """One claimed attempt: its writes, and what it used and saved (for its log event)."""
 
-    outcome: str
-    job_id: str
-    retry: bool = False
-    detail: dict[str, object] = field(default_factory=dict)
+    writes: AttemptWrites
+    job: Job
+    started: float
+    clarify_usage: Usage | None = None
+    stream_usage: Usage | None = None
+    saved: int = 0
+    rejected: int = 0
 
+    @property
+    def usage(self) -> Usage | None:
+        used = [u for u in (self.clarify_usage, self.stream_usage) if u is not None]
+        return sum(used, Usage()) if used else None
 
-class _AttemptTotals:
-    """Token use and question counts of one attempt, for its log event."""
-
-    def __init__(self) -> None:
-        self.prompt_tokens = 0
-        self.output_tokens = 0
-        self.seen = False
-        self.questions_saved = 0
-        self.questions_rejected = 0
-
-    def add(self, usage: Usage | None) -> None:
-        if usage is not None:
-            self.seen = True
-            self.prompt_tokens += usage.prompt_tokens
-            self.output_tokens += usage.output_tokens
-
-    def value(self) -> Usage | None:
-        if not self.seen:
-            return None
-        return Usage(prompt_tokens=self.prompt_tokens, output_tokens=self.output_tokens)
+    def log_fields(self) -> dict[str, object]:
+        lease = self.writes.lease
+        return {
+            "jobId": lease.job_id,
+            "userId": self.job.user_id,
+            "attempt": lease.attempt,
+            "durationMs": int((time.monotonic() - self.started) * 1000),
+            "usage": self.usage.model_dump(by_alias=True) if self.usage else None,
+        }
 
 
 class WorkerService:
     def __init__(
-        self, *, store: WorkerStore, model: Model, settings: Settings, clock: Clock
+        self,
+        *,
+        uow: UnitOfWork,
+        reader: JobReader,
+        model: Model,
+        settings: Settings,
+        clock: Clock,
     ) -> None:
-        self._store = store
+        self._uow = uow
+        self._reader = reader
         self._model = model
         self._settings = settings
         self._clock = clock
 
     def process(self, job_id: str) -> DeliveryResult:
-        claim = self._store.claim(job_id, now=self._clock())
-        if claim.kind is not ClaimKind.CLAIMED or claim.lease is None or claim.stored is None:
+        attempt = self._claim(job_id)
+        if isinstance(attempt, DeliveryResult):
+            return attempt
+        try:
+            try:
+                self._run(attempt)
+            except ModelError as error:
+                return self._fail(attempt, error)
+        except AttemptStoppedError as stop:
+            log.info(
+                "attempt stopped",
+                extra={
+                    "jobId": job_id,
+                    "attempt": attempt.writes.lease.attempt,
+                    "event": f"worker.{stop.reason.value}",
+                },
+            )
+            return DeliveryResult(DeliveryOutcome(stop.reason.value), job_id)
+        log.info(
+            "job completed",
+            extra={
+                **attempt.log_fields(),
+                "event": "job.completed",
+                "questionsSaved": attempt.saved,
+                "questionsRejected": attempt.rejected,
+            },
+        )
+        return DeliveryResult(DeliveryOutcome.COMPLETED, job_id)
+
+    def _claim(self, job_id: str) -> _Attempt | DeliveryResult:
+        s, now, token = self._settings, self._clock(), uuid.uuid4().hex
+
+        def claim(tx: JobTransaction) -> transitions.Claim:
+            job = tx.get_job(job_id)
+            decision = transitions.claim(
+                job_id, job, now=now, lease_seconds=s.lease_seconds, token=token
+            )
+            if job is not None and decision.job is not None and decision.kind is ClaimKind.CLAIMED:
+                tx.save_job(job_id, job, decision.job)
+            return decision
+
+        decision = self._uow.run(claim)
+        if decision.lease is None or decision.job is None:
             # Missing, terminal, or another delivery holds a live lease: acknowledge, no rerun.
             log.info(
                 "delivery acknowledged without work",
-                extra={"jobId": job_id, "event": f"worker.{claim.kind.value}"},
+                extra={"jobId": job_id, "event": f"worker.{decision.kind.value}"},
             )
-            return DeliveryResult(claim.kind.value, job_id)
-        lease, job = claim.lease, claim.stored.job
+            return DeliveryResult(DeliveryOutcome(decision.kind.value), job_id)
         log.info(
             "job claimed",
             extra={
                 "jobId": job_id,
-                "userId": job.user_id,
-                "attempt": lease.attempt,
+                "userId": decision.job.user_id,
+                "attempt": decision.lease.attempt,
                 "event": "job.processing",
             },
         )
-        usage = _AttemptTotals()
-        started = time.monotonic()
-        try:
-            return self._run(lease, job, usage, started)
-        except ModelError as error:
-            return self._fail(lease, job, error, usage, started)
+        writes = AttemptWrites(
+            self._uow, decision.lease, clock=self._clock, lease_seconds=s.lease_seconds
+        )
+        return _Attempt(writes, decision.job, started=time.monotonic())
 
-    # ----- one attempt ---------------------------------------------------------------------
-
-    def _run(self, lease: Lease, job: Job, usage: _AttemptTotals, started: float) -> DeliveryResult:
-        s = self._settings
-        if not job.estimated_total or not job.topic:
-            intent, clarify_usage = self._model.clarify(job.prompt)
-            usage.add(clarify_usage)
+    def _run(self, attempt: _Attempt) -> None:
+        s, job = self._settings, attempt.job
+        if job.needs_plan:
+            intent, attempt.clarify_usage = self._model.clarify(job.prompt)
             total = clamp_count(
                 intent.estimated_count,
                 minimum=s.min_questions_per_job,
                 maximum=s.max_questions_per_job,
             )
             topic = intent.topic.strip()[:80] or job.prompt[:80]
-            outcome = self._store.set_plan(
-                lease, topic=topic, estimated_total=total, now=self._clock()
-            )
-            if outcome is not WriteOutcome.WRITTEN:
-                return self._stopped(lease, outcome)
-            job = job.model_copy(update={"topic": topic, "estimated_total": total})
-
+            job = attempt.writes.plan(topic=topic, total=total)
         remaining = (job.estimated_total or 0) - job.questions_saved
         if remaining > 0:
-            outcome = self._stream(lease, job, remaining, usage)
-            if outcome is not WriteOutcome.WRITTEN:
-                return self._stopped(lease, outcome)
-
-        outcome = self._store.complete(
-            lease, now=self._clock(), usage=usage.value(), model=self._model.model
-        )
-        if outcome is not WriteOutcome.WRITTEN:
-            return self._stopped(lease, outcome)
-        log.info(
-            "job completed",
-            extra={
-                "jobId": lease.job_id,
-                "userId": job.user_id,
-                "attempt": lease.attempt,
-                "event": "job.completed",
-                "durationMs": int((time.monotonic() - started) * 1000),
-                "usage": _dump(usage.value()),
-                "questionsSaved": usage.questions_saved,
-                "questionsRejected": usage.questions_rejected,
-            },
-        )
-        return DeliveryResult("completed", lease.job_id)
-
-    def _stream(
-        self, lease: Lease, job: Job, remaining: int, usage: _AttemptTotals
-    ) -> WriteOutcome:
-        existing = self._store.saved_questions(lease.job_id, job.question_ids)
-        parser = StreamParser(seen={normalise_question_text(q) for q in existing})
-        writer = ProgressWriter(
-            self._store,
-            lease,
-            now=self._clock,
-            interval_seconds=self._settings.progress_write_interval_seconds,
-            heartbeat_seconds=self._settings.lease_seconds / 3,
-        )
-        writer.start()
-        finish_reason: str | None = None
-        ended = False
-        try:
-            chunks = self._model.stream_questions(
-                job.prompt, topic=job.topic or "", count=remaining, existing=existing
-            )
-            # Usage metadata is cumulative over a stream: the last report is the total.
-            stream_usage: Usage | None = None
+            stream = QuestionStream(self._model, attempt.writes, self._reader, settings=s)
             try:
-                with contextlib.closing(chunks):
-                    for chunk in chunks:
-                        if writer.stopped:
-                            break
-                        stream_usage = chunk.usage or stream_usage
-                        finish_reason = chunk.finish_reason or finish_reason
-                        _hand_over(writer, _parse(parser.feed, chunk.text))
-                    else:
-                        ended = True
+                stream.run(job, remaining)
             finally:
-                usage.add(stream_usage)
-            if writer.stopped:
-                return _close(writer, parser, usage, finalizing=False)
-            problem = stream_outcome(finish_reason) if ended else None
-            _hand_over(writer, _parse(lambda _: parser.finish(complete=problem is None), ""))
-            if problem is not None:
-                raise problem
-            if parser.accepted == 0:
-                raise ModelError(FailureCode.SCHEMA_VALIDATION, "no valid question in the stream")
-        except BaseException:
-            _close(writer, parser, usage, finalizing=False)
-            raise
-        return _close(writer, parser, usage, finalizing=True)
+                attempt.stream_usage = stream.usage
+                attempt.saved, attempt.rejected = stream.saved, stream.rejected
+        attempt.writes.complete(usage=attempt.usage, model=self._model.model)
 
-    # ----- endings -------------------------------------------------------------------------
-
-    def _fail(
-        self, lease: Lease, job: Job, error: ModelError, usage: _AttemptTotals, started: float
-    ) -> DeliveryResult:
+    def _fail(self, attempt: _Attempt, error: ModelError) -> DeliveryResult:
         failure = failure_for(error.code, error.detail)
-        final = is_final(failure, attempt=lease.attempt, max_attempts=self._settings.max_attempts)
-        outcome = self._store.record_failure(
-            lease, failure, final=final, now=self._clock(), usage=usage.value()
+        ended = attempt.writes.fail(
+            failure, usage=attempt.usage, max_attempts=self._settings.max_attempts
         )
-        if outcome is not WriteOutcome.WRITTEN:
-            return self._stopped(lease, outcome)
+        final = ended.status is JobStatus.FAILED
         log.warning(
             "job attempt failed",
             extra={
-                "jobId": lease.job_id,
-                "userId": job.user_id,
-                "attempt": lease.attempt,
+                **attempt.log_fields(),
                 "event": "job.failed" if final else "job.retrying",
                 "errorCode": failure.code.value,
                 "retryable": failure.retryable,
-                "usage": _dump(usage.value()),
-                "durationMs": int((time.monotonic() - started) * 1000),
             },
         )
-        return DeliveryResult(
-            "failed" if final else "retrying",
-            lease.job_id,
-            retry=not final,
-            detail={"errorCode": failure.code.value},
-        )
-
-    def _stopped(self, lease: Lease, outcome: WriteOutcome) -> DeliveryResult:
-        log.info(
-            "attempt stopped",
-            extra={
-                "jobId": lease.job_id,
-                "attempt": lease.attempt,
-                "event": f"worker.{outcome.value}",
-            },
-        )
-        return DeliveryResult(outcome.value, lease.job_id)
-
-
-def _close(
-    writer: ProgressWriter, parser: StreamParser, totals: _AttemptTotals, *, finalizing: bool
-) -> WriteOutcome:
-    """Flush and stop the writer, then note what this attempt saved and rejected."""
-    outcome = writer.close(finalizing=finalizing)
-    totals.questions_saved = writer.saved_this_attempt
-    totals.questions_rejected = parser.rejected_total
-    return outcome
-
-
-def _dump(usage: Usage | None) -> dict[str, int] | None:
-    return usage.model_dump(by_alias=True) if usage is not None else None
-
-
-def _parse(step: Callable[[str], list[ParsedItem]], text: str) -> list[ParsedItem]:
-    try:
-        return step(text)
-    except StreamFormatError as exc:
-        raise ModelError(FailureCode.SCHEMA_VALIDATION, "output is not a JSON array") from exc
-
-
-def _hand_over(writer: ProgressWriter, items: list[ParsedItem]) -> None:
-    drafts = [i.draft for i in items if isinstance(i, AcceptedItem)]
-    writer.add(drafts, generated=len(items), rejected=len(items) - len(drafts))
+        outcome = DeliveryOutcome.FAILED if final else DeliveryOutcome.RETRYING
+        return DeliveryResult(outcome, attempt.writes.lease.job_id, failure.code)

@@ -1,0 +1,1 @@
+"""Firestore adapters: documents <-> domain objects, the unit of work, reads and sweeps."""

@@ -1,0 +1,9 @@
+"""Collection names: the data contract's and the server-only ones (docs/architecture.md)."""
+
+from __future__ import annotations
+
+JOBS = "generationJobs"
+QUESTIONS = "questions"
+ACTIVE_COUNTERS = "activeJobCounters"
+RATE_WINDOWS = "rateLimitWindows"
+IDEMPOTENCY_KEYS = "idempotencyKeys"

@@ -1,0 +1,89 @@
+"""The queries the service runs, declared as data.
+
+The store builds each Firestore query from its spec, and tests/unit/test_infra.py reads the
+same specs to check that firestore.indexes.json has the composite index each one needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore import FieldFilter
+
+from ...domain.jobs import ACTIVE_STATUSES, JobStatus
+from .names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, RATE_WINDOWS
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """Equality filters (a value of None is given at run time), then the field that orders
+    the results, compared (``compare``) with a run-time bound unless ``compare`` is None."""
+
+    collection: str
+    equals: tuple[tuple[str, object], ...]
+    order_by: str | None
+    compare: str | None = "<"
+    descending: bool = False
+
+    def build(self, db: Any, *values: object, bound: object = None) -> Any:
+        """The query, with run-time equality ``values`` filling the None slots in order."""
+        given = iter(values)
+        query = db.collection(self.collection)
+        for field, value in self.equals:
+            resolved = next(given) if value is None else value
+            operator = "in" if isinstance(resolved, list) else "=="
+            query = query.where(filter=FieldFilter(field, operator, resolved))
+        if self.order_by is None:
+            return query
+        if self.compare is not None:
+            query = query.where(filter=FieldFilter(self.order_by, self.compare, bound))
+        direction = firestore.Query.DESCENDING if self.descending else firestore.Query.ASCENDING
+        return query.order_by(self.order_by, direction=direction)
+
+
+_ACTIVE = sorted(s.value for s in ACTIVE_STATUSES)
+
+# A learner's recent jobs (GET /jobs and the clients' listeners).
+JOBS_OF_USER = QuerySpec(JOBS, (("userId", None),), "createdAt", compare=None, descending=True)
+# Retention: jobs of one status that ended before a cutoff.
+FINISHED_BEFORE = QuerySpec(JOBS, (("status", None),), "completedAt")
+# Recovery: workers that stopped renewing their lease, and pending jobs whose task was lost.
+EXPIRED_LEASES = QuerySpec(JOBS, (("status", JobStatus.PROCESSING.value),), "leaseExpiresAt")
+STALE_PENDING = QuerySpec(JOBS, (("status", JobStatus.PENDING.value),), "enqueuedAt")
+# Counter repair: a learner's active jobs (counted inside a transaction).
+ACTIVE_JOBS_OF_USER = QuerySpec(JOBS, (("userId", None), ("status", _ACTIVE)), None, None)
+# Counter repair visits each learner who has a counter document.
+COUNTERS = QuerySpec(ACTIVE_COUNTERS, (), "__name__", compare=None)
+# What Firestore's TTL policy deletes within a day, swept sooner.
+EXPIRED_RATE_WINDOWS = QuerySpec(RATE_WINDOWS, (), "expireAt")
+EXPIRED_IDEMPOTENCY_KEYS = QuerySpec(IDEMPOTENCY_KEYS, (), "expireAt")
+
+ALL_QUERIES = {
+    "JOBS_OF_USER": JOBS_OF_USER,
+    "FINISHED_BEFORE": FINISHED_BEFORE,
+    "EXPIRED_LEASES": EXPIRED_LEASES,
+    "STALE_PENDING": STALE_PENDING,
+    "ACTIVE_JOBS_OF_USER": ACTIVE_JOBS_OF_USER,
+    "COUNTERS": COUNTERS,
+    "EXPIRED_RATE_WINDOWS": EXPIRED_RATE_WINDOWS,
+    "EXPIRED_IDEMPOTENCY_KEYS": EXPIRED_IDEMPOTENCY_KEYS,
+}
+
+
+def pages(query: Any, page_size: int) -> Iterator[list[Any]]:
+    """Pages of snapshots, each resuming after the last document of the previous page."""
+    last = None
+    while True:
+        page_query = query.limit(page_size)
+        if last is not None:
+            page_query = page_query.start_after(last)
+        page = list(page_query.stream())
+        if not page:
+            return
+        yield page
+        if len(page) < page_size:
+            return
+        last = page[-1]

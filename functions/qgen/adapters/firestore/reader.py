@@ -1,0 +1,35 @@
+"""Reads outside a transaction: a job, a learner's jobs, a job's saved question texts."""
+
+from __future__ import annotations
+
+from google.cloud import firestore
+
+from ...domain.jobs import StoredJob
+from .documents import job_from
+from .names import JOBS, QUESTIONS
+from .queries import JOBS_OF_USER
+
+
+class FirestoreJobReader:
+    def __init__(self, client: firestore.Client) -> None:
+        self._db = client
+
+    def get_job(self, job_id: str) -> StoredJob | None:
+        snapshot = self._db.collection(JOBS).document(job_id).get()
+        return StoredJob(job_id, job_from(snapshot)) if snapshot.exists else None
+
+    def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]:
+        query = JOBS_OF_USER.build(self._db, user_id).limit(limit)
+        return [StoredJob(s.id, job_from(s)) for s in query.stream()]
+
+    def question_texts(self, question_ids: list[str]) -> list[str]:
+        """Texts of saved questions, in the order of ``question_ids`` (missing ones skipped)."""
+        if not question_ids:
+            return []
+        refs = [self._db.collection(QUESTIONS).document(qid) for qid in question_ids]
+        texts = {
+            s.id: str((s.to_dict() or {}).get("question", ""))
+            for s in self._db.get_all(refs)
+            if s.exists
+        }
+        return [texts[qid] for qid in question_ids if qid in texts]

@@ -1,0 +1,179 @@
+"""The unit of work on Firestore: one transaction per body, retried on contention.
+
+The client's own retry re-commits at once; under a burst on one document that livelocks the
+emulator (every attempt aborts every other), so each try here is a single-attempt
+transaction and the retries are spread out at random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from ...domain.errors import DomainError, ErrorCode
+from ...domain.jobs import Job, slot_delta
+from ...domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
+from ...domain.questions import SavedQuestion
+from ...services.ports import JobTransaction
+from .documents import ACTIVE_JOBS, WINDOW_COUNT, changes, counter_value, document, job_from
+from .names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, QUESTIONS, RATE_WINDOWS
+from .queries import ACTIVE_JOBS_OF_USER
+
+T = TypeVar("T")
+
+
+class FirestoreTransaction:
+    """JobTransaction on one google.cloud.firestore transaction."""
+
+    def __init__(self, db: firestore.Client, transaction: Any) -> None:
+        self._db = db
+        self._tx = transaction
+
+    def _ref(self, collection: str, document_id: str) -> Any:
+        return self._db.collection(collection).document(document_id)
+
+    # ----- reads ---------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job | None:
+        snapshot = self._ref(JOBS, job_id).get(transaction=self._tx)
+        return job_from(snapshot) if snapshot.exists else None
+
+    def read_quota(self, user_id: str, windows: list[RateWindow]) -> AdmissionState:
+        counter = self._ref(ACTIVE_COUNTERS, user_id)
+        window_refs = [self._ref(RATE_WINDOWS, w.document_id) for w in windows]
+        snapshots = {
+            s.reference.path: s
+            for s in self._db.get_all([counter, *window_refs], transaction=self._tx)
+        }
+        return AdmissionState(
+            active_jobs=counter_value(snapshots[counter.path], ACTIVE_JOBS),
+            window_counts={
+                w: counter_value(snapshots[ref.path], WINDOW_COUNT)
+                for w, ref in zip(windows, window_refs, strict=True)
+            },
+        )
+
+    def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
+        snapshot = self._ref(IDEMPOTENCY_KEYS, claim.document_id).get(transaction=self._tx)
+        if not snapshot.exists:
+            return None
+        record = snapshot.to_dict() or {}
+        expire_at = record.get("expireAt")
+        return IdempotencyRecord(
+            job_id=str(record["jobId"]),
+            fingerprint=str(record.get("fingerprint", "")),
+            expires_at=expire_at if isinstance(expire_at, datetime) else None,
+        )
+
+    def read_active_counter(self, user_id: str) -> int:
+        snapshot = self._ref(ACTIVE_COUNTERS, user_id).get(transaction=self._tx)
+        return counter_value(snapshot, ACTIVE_JOBS)
+
+    def count_active_jobs(self, user_id: str) -> int:
+        (result,) = ACTIVE_JOBS_OF_USER.build(self._db, user_id).count().get(transaction=self._tx)
+        return int(result[0].value)
+
+    # ----- writes --------------------------------------------------------------------------
+
+    def add_job(self, job_id: str, job: Job) -> None:
+        self._tx.create(self._ref(JOBS, job_id), document(job))
+        self._move_counter(job.user_id, slot_delta(None, job.status))
+
+    def save_job(self, job_id: str, before: Job, after: Job) -> None:
+        update = changes(before, after)
+        if update:
+            self._tx.update(self._ref(JOBS, job_id), update)
+        self._move_counter(after.user_id, slot_delta(before.status, after.status))
+
+    def _move_counter(self, user_id: str, delta: int) -> None:
+        if delta:
+            self._tx.set(
+                self._ref(ACTIVE_COUNTERS, user_id),
+                {ACTIVE_JOBS: firestore.Increment(delta), "updatedAt": firestore.SERVER_TIMESTAMP},
+                merge=True,
+            )
+
+    def consume_quota(self, state: AdmissionState) -> None:
+        for window, count in state.window_counts.items():
+            self._tx.set(
+                self._ref(RATE_WINDOWS, window.document_id),
+                {
+                    "scope": str(window.scope),
+                    "windowStart": window.start,
+                    WINDOW_COUNT: count + 1,
+                    # Firestore's TTL policy deletes the window once it can matter no more.
+                    "expireAt": window.end,
+                },
+            )
+
+    def record_idempotency(
+        self, claim: IdempotencyClaim, *, job_id: str, user_id: str, now: datetime
+    ) -> None:
+        self._tx.set(
+            self._ref(IDEMPOTENCY_KEYS, claim.document_id),
+            {
+                "userId": user_id,
+                "jobId": job_id,
+                "fingerprint": claim.fingerprint,
+                "createdAt": now,
+                "expireAt": claim.expires_at,
+            },
+        )
+
+    def put_question(self, question_id: str, question: SavedQuestion) -> None:
+        self._tx.set(self._ref(QUESTIONS, question_id), document(question))
+
+    def set_active_counter(self, user_id: str, value: int) -> None:
+        self._tx.set(
+            self._ref(ACTIVE_COUNTERS, user_id),
+            {ACTIVE_JOBS: value, "updatedAt": firestore.SERVER_TIMESTAMP},
+            merge=True,
+        )
+
+
+class FirestoreUnitOfWork:
+    def __init__(self, client: firestore.Client, *, transaction_max_attempts: int = 12) -> None:
+        self._db = client
+        self._max_attempts = transaction_max_attempts
+
+    def new_job_id(self) -> str:
+        return str(self._db.collection(JOBS).document().id)
+
+    def run(self, body: Callable[[JobTransaction], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(_is_contention),
+            wait=wait_random_exponential(multiplier=0.1, max=3.0),
+            stop=stop_after_attempt(self._max_attempts),
+            reraise=True,
+        )
+
+        def attempt(transaction: Any) -> T:
+            return body(FirestoreTransaction(self._db, transaction))
+
+        try:
+            for try_ in retrying:
+                with try_:
+                    transaction = self._db.transaction(max_attempts=1)
+                    result: T = firestore.transactional(attempt)(transaction)
+                    return result
+        except (gexc.Aborted, ValueError) as exc:
+            if not _is_contention(exc):
+                raise
+            raise DomainError(
+                ErrorCode.CONTENTION,
+                "The service is busy with other requests for this account; try again.",
+                retry_after_seconds=1,
+            ) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+def _is_contention(exc: BaseException) -> bool:
+    # A single-attempt commit that hits ABORTED surfaces as ValueError caused by Aborted.
+    return isinstance(exc, gexc.Aborted) or (
+        isinstance(exc, ValueError) and isinstance(exc.__cause__, gexc.Aborted)
+    )

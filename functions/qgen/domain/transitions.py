@@ -1,0 +1,220 @@
+"""Every change of a job's life, as pure functions: the job in, the new job (or a refusal) out.
+
+Callers load a job in a unit of work, ask one of these, and save what changed; the repository
+adjusts the owner's active-job counter from the status move (`jobs.slot_delta`). No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .errors import DomainError, ErrorCode, job_not_found
+from .failures import Failure, FailureCode, failure_for, is_final
+from .jobs import Job, JobPhase, JobStatus, Lease, Usage, is_cancellable, question_id
+
+# ----- the learner's side -------------------------------------------------------------------
+
+
+def admit(*, user_id: str, prompt: str, now: datetime, ip_address: str | None) -> Job:
+    return Job(
+        user_id=user_id,
+        prompt=prompt,
+        status=JobStatus.PENDING,
+        created_at=now,
+        enqueued_at=now,
+        ip_address=ip_address,
+    )
+
+
+def owned(job: Job | None, user_id: str) -> Job:
+    """The job if ``user_id`` owns it. Someone else's job reads as missing: ids are no oracle."""
+    if job is None or job.user_id != user_id:
+        raise job_not_found()
+    return job
+
+
+def cancel(job: Job, *, now: datetime) -> Job:
+    if not is_cancellable(job.status):
+        raise DomainError(
+            ErrorCode.NOT_CANCELLABLE,
+            f"This job is already {job.status.value} and cannot be cancelled.",
+            details={"status": job.status.value},
+        )
+    return job.changed(status=JobStatus.CANCELLED, completed_at=now)
+
+
+def retry(job: Job, *, now: datetime) -> Job:
+    """A failed, retryable job goes back to the queue as a new run with fresh attempts."""
+    if job.status is not JobStatus.FAILED or not job.retryable:
+        raise DomainError(
+            ErrorCode.NOT_RETRYABLE,
+            "Only a job that failed with a temporary error can be retried.",
+            details={"status": job.status.value, "retryable": bool(job.retryable)},
+        )
+    return job.changed(
+        status=JobStatus.PENDING,
+        run=job.run + 1,
+        attempts=0,
+        enqueued_at=now,
+        error_code=None,
+        error_message=None,
+        retryable=None,
+        last_error_code=None,
+        completed_at=None,
+    )
+
+
+def fail_unqueued(job: Job, *, code: ErrorCode, message: str, now: datetime) -> Job | None:
+    """A pending job whose task could not be created fails (retryable); None if it moved on."""
+    if job.status is not JobStatus.PENDING:
+        return None
+    return job.changed(
+        status=JobStatus.FAILED,
+        error_code=code.value,
+        last_error_code=code.value,
+        error_message=message,
+        retryable=True,
+        completed_at=now,
+    )
+
+
+# ----- the worker's side --------------------------------------------------------------------
+
+
+class ClaimKind(StrEnum):
+    CLAIMED = "claimed"
+    DUPLICATE = "duplicate"  # another delivery holds a live lease
+    TERMINAL = "terminal"  # completed, failed or cancelled: nothing to do
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: ClaimKind
+    job: Job | None = None
+    lease: Lease | None = None
+
+
+def claim(job_id: str, job: Job | None, *, now: datetime, lease_seconds: int, token: str) -> Claim:
+    if job is None:
+        return Claim(ClaimKind.MISSING)
+    if job.is_terminal:
+        return Claim(ClaimKind.TERMINAL, job)
+    if job.status is JobStatus.PROCESSING and not job.lease_expired(now):
+        return Claim(ClaimKind.DUPLICATE, job)
+    attempt = job.attempts + 1
+    claimed = job.changed(
+        status=JobStatus.PROCESSING,
+        attempts=attempt,
+        lease_token=token,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        phase=JobPhase.CLARIFYING if job.needs_plan else JobPhase.GENERATING,
+        started_at=job.started_at or now,
+    )
+    return Claim(ClaimKind.CLAIMED, claimed, Lease(job_id, token, attempt))
+
+
+class StopReason(StrEnum):
+    """Why an attempt may write nothing more."""
+
+    CANCELLED = "cancelled"
+    LEASE_LOST = "lease_lost"
+
+
+class AttemptStoppedError(Exception):
+    """The job was cancelled or another delivery took the lease: this attempt must stop."""
+
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+def held(job: Job | None, lease: Lease) -> Job:
+    """The job, if ``lease`` still holds it; else raise AttemptStoppedError (write nothing)."""
+    if job is not None and job.status is JobStatus.CANCELLED:
+        raise AttemptStoppedError(StopReason.CANCELLED)
+    if job is None or job.status is not JobStatus.PROCESSING or job.lease_token != lease.token:
+        raise AttemptStoppedError(StopReason.LEASE_LOST)
+    return job
+
+
+def renewed(job: Job, *, now: datetime, lease_seconds: int) -> Job:
+    return job.changed(lease_expires_at=now + timedelta(seconds=lease_seconds))
+
+
+def plan(job: Job, *, topic: str, total: int) -> Job:
+    return job.changed(topic=topic, estimated_total=total, phase=JobPhase.GENERATING)
+
+
+def next_question_ids(job_id: str, job: Job, count: int) -> list[str]:
+    """Ids of the next ``count`` questions, after the ones the job already saved."""
+    return [question_id(job_id, job.questions_saved + offset) for offset in range(count)]
+
+
+def progress(
+    job: Job, *, saved_ids: list[str], generated: int, rejected: int, finalizing: bool = False
+) -> Job:
+    """Questions saved under ``saved_ids`` (see next_question_ids), and the parser's counts."""
+    return job.changed(
+        questions_saved=job.questions_saved + len(saved_ids),
+        question_ids=[*job.question_ids, *saved_ids],
+        questions_generated=job.questions_generated + generated,
+        questions_rejected=job.questions_rejected + rejected,
+        phase=JobPhase.FINALIZING if finalizing else job.phase,
+    )
+
+
+def complete(job: Job, *, now: datetime, usage: Usage | None, model: str) -> Job:
+    started = job.started_at or job.created_at
+    return _ended(job, usage).changed(
+        status=JobStatus.COMPLETED,
+        phase=JobPhase.FINALIZING,
+        completed_at=now,
+        duration_ms=int((now - started).total_seconds() * 1000),
+        model=model,
+    )
+
+
+def fail_attempt(
+    job: Job,
+    failure: Failure,
+    *,
+    now: datetime,
+    max_attempts: int,
+    usage: Usage | None = None,
+    new_run: bool = False,
+) -> Job:
+    """Back to pending for another delivery, or failed for good (the one finality rule).
+
+    ``new_run``: the old task is gone (the recovery sweep found the worker lost), so the job
+    needs a new task name; a worker's own failure is redelivered by its task instead.
+    """
+    ended = _ended(job, usage).changed(
+        last_error_code=failure.code.value, error_message=failure.message
+    )
+    if is_final(failure, attempt=job.attempts, max_attempts=max_attempts):
+        return ended.changed(
+            status=JobStatus.FAILED,
+            error_code=failure.code.value,
+            retryable=failure.retryable,
+            completed_at=now,
+        )
+    return ended.changed(
+        status=JobStatus.PENDING, enqueued_at=now, run=job.run + 1 if new_run else job.run
+    )
+
+
+def recover_lost_worker(job: Job, *, now: datetime, max_attempts: int) -> Job | None:
+    """A processing job whose lease ran out: requeued or failed; None if it moved on."""
+    if job.status is not JobStatus.PROCESSING or not job.lease_expired(now):
+        return None
+    lost = failure_for(FailureCode.WORKER_LOST)
+    return fail_attempt(job, lost, now=now, max_attempts=max_attempts, new_run=True)
+
+
+def _ended(job: Job, usage: Usage | None) -> Job:
+    """The attempt is over: the lease goes, this attempt's tokens are added to the job's."""
+    total = job.usage if usage is None else (job.usage or Usage()) + usage
+    return job.changed(lease_token=None, lease_expires_at=None, usage=total)

@@ -1,0 +1,112 @@
+"""What the use cases need from the outside world, as small Protocols the adapters implement.
+
+A unit of work runs a body in one transaction: every read first, then the writes, all or
+nothing; a body that raises writes nothing. Saving a job writes only what changed and keeps
+the owner's active-job counter in step with the status move, in the same commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from ..domain.jobs import Job, JobStatus, StoredJob, Usage
+from ..domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
+from ..domain.prompts import ClarifiedIntent
+from ..domain.questions import SavedQuestion
+
+T = TypeVar("T")
+
+Clock = Callable[[], datetime]
+
+
+class JobTransaction(Protocol):
+    # ----- reads (all before the first write) ---------------------------------------------
+    def get_job(self, job_id: str) -> Job | None: ...
+
+    def read_quota(self, user_id: str, windows: list[RateWindow]) -> AdmissionState: ...
+
+    def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None: ...
+
+    def read_active_counter(self, user_id: str) -> int: ...
+
+    def count_active_jobs(self, user_id: str) -> int: ...
+
+    # ----- writes --------------------------------------------------------------------------
+    def add_job(self, job_id: str, job: Job) -> None: ...
+
+    def save_job(self, job_id: str, before: Job, after: Job) -> None: ...
+
+    def consume_quota(self, state: AdmissionState) -> None: ...
+
+    def record_idempotency(
+        self, claim: IdempotencyClaim, *, job_id: str, user_id: str, now: datetime
+    ) -> None: ...
+
+    def put_question(self, question_id: str, question: SavedQuestion) -> None: ...
+
+    def set_active_counter(self, user_id: str, value: int) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    def run(self, body: Callable[[JobTransaction], T]) -> T:
+        """Run ``body`` in one transaction (again on contention); its result, or its error."""
+        ...
+
+    def new_job_id(self) -> str: ...
+
+
+class JobReader(Protocol):
+    """Reads outside a transaction (what a learner or a resumed attempt looks at)."""
+
+    def get_job(self, job_id: str) -> StoredJob | None: ...
+
+    def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]: ...
+
+    def question_texts(self, question_ids: list[str]) -> list[str]: ...
+
+
+class CleanupScans(Protocol):
+    """The sweeps of the scheduled cleanup: paged, indexed queries and guarded deletes."""
+
+    def delete_finished_before(self, status: JobStatus, cutoff: datetime) -> int: ...
+
+    def delete_expired_limits(self, now: datetime) -> int: ...
+
+    def expired_leases(self, now: datetime) -> Iterator[StoredJob]: ...
+
+    def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]: ...
+
+    def users_with_counters(self) -> Iterator[str]: ...
+
+
+class QueueUnavailableError(Exception):
+    """The task could not be created; the job must not be left waiting for it."""
+
+
+class TaskQueue(Protocol):
+    def enqueue(self, task_id: str, job_id: str) -> bool:
+        """Create the task; False when a task of that name already exists (a no-op)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    text: str
+    # Cumulative over the stream: the last report is the total.
+    usage: Usage | None = None
+
+
+class Model(Protocol):
+    model: str
+
+    def clarify(self, learner_prompt: str) -> tuple[ClarifiedIntent, Usage | None]: ...
+
+    def stream_questions(
+        self, learner_prompt: str, *, topic: str, count: int, existing: list[str]
+    ) -> Generator[StreamChunk, None, None]:
+        """The streamed text. It ends normally only when the model finished its answer;
+        any other ending (truncated, blocked, transport) raises ModelError, classified."""
+        ...

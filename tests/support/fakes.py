@@ -1,0 +1,259 @@
+"""In-memory stand-ins for the ports, for unit tests (tests/contract runs the shared cases
+against these and against Firestore, so the two cannot drift apart).
+
+The unit of work behaves as a Firestore transaction does where the services can tell: reads
+must come before writes, a body that raises writes nothing, and saving a job moves the owner's
+active-job counter by the status move. The task queue deduplicates names as Cloud Tasks does
+(which the emulator does not).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from qgen.domain.failures import ModelError
+from qgen.domain.jobs import Job, JobStatus, StoredJob, Usage, slot_delta
+from qgen.domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
+from qgen.domain.prompts import ClarifiedIntent
+from qgen.domain.questions import SavedQuestion
+from qgen.services.ports import QueueUnavailableError, StreamChunk
+
+T = TypeVar("T")
+
+
+@dataclass
+class MemoryState:
+    jobs: dict[str, Job] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    windows: dict[str, int] = field(default_factory=dict)
+    idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    questions: dict[str, SavedQuestion] = field(default_factory=dict)
+
+
+class ReadAfterWriteError(Exception):
+    """Firestore refuses a read after a write in one transaction; so does the fake."""
+
+
+class MemoryTransaction:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+        self._writes: list[Callable[[], None]] = []
+
+    def _read(self) -> MemoryState:
+        if self._writes:
+            raise ReadAfterWriteError("every read must come before the first write")
+        return self._state
+
+    def _write(self, apply: Callable[[], None]) -> None:
+        self._writes.append(apply)
+
+    def commit(self) -> None:
+        for apply in self._writes:
+            apply()
+
+    # ----- reads ---------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self._read().jobs.get(job_id)
+
+    def read_quota(self, user_id: str, windows: list[RateWindow]) -> AdmissionState:
+        state = self._read()
+        return AdmissionState(
+            active_jobs=state.counters.get(user_id, 0),
+            window_counts={w: state.windows.get(w.document_id, 0) for w in windows},
+        )
+
+    def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
+        return self._read().idempotency.get(claim.document_id)
+
+    def read_active_counter(self, user_id: str) -> int:
+        return self._read().counters.get(user_id, 0)
+
+    def count_active_jobs(self, user_id: str) -> int:
+        jobs = self._read().jobs.values()
+        return sum(1 for job in jobs if job.user_id == user_id and job.is_active)
+
+    # ----- writes --------------------------------------------------------------------------
+
+    def add_job(self, job_id: str, job: Job) -> None:
+        self._write(lambda: self._state.jobs.__setitem__(job_id, job))
+        self._move_counter(job.user_id, slot_delta(None, job.status))
+
+    def save_job(self, job_id: str, before: Job, after: Job) -> None:
+        self._write(lambda: self._state.jobs.__setitem__(job_id, after))
+        self._move_counter(after.user_id, slot_delta(before.status, after.status))
+
+    def _move_counter(self, user_id: str, delta: int) -> None:
+        counters = self._state.counters
+        if delta:
+            self._write(lambda: counters.__setitem__(user_id, counters.get(user_id, 0) + delta))
+
+    def consume_quota(self, state: AdmissionState) -> None:
+        for window, count in state.window_counts.items():
+            self._write(
+                lambda w=window, c=count: self._state.windows.__setitem__(w.document_id, c + 1)
+            )
+
+    def record_idempotency(
+        self, claim: IdempotencyClaim, *, job_id: str, user_id: str, now: datetime
+    ) -> None:
+        record = IdempotencyRecord(job_id, claim.fingerprint, claim.expires_at)
+        self._write(lambda: self._state.idempotency.__setitem__(claim.document_id, record))
+
+    def put_question(self, question_id: str, question: SavedQuestion) -> None:
+        self._write(lambda: self._state.questions.__setitem__(question_id, question))
+
+    def set_active_counter(self, user_id: str, value: int) -> None:
+        self._write(lambda: self._state.counters.__setitem__(user_id, value))
+
+
+class MemoryStore:
+    """UnitOfWork, JobReader and CleanupScans over one MemoryState."""
+
+    def __init__(self, state: MemoryState | None = None) -> None:
+        self.state = state or MemoryState()
+        self._lock = threading.Lock()
+        self._ids = 0
+        self.commits = 0
+
+    # ----- UnitOfWork ----------------------------------------------------------------------
+
+    def new_job_id(self) -> str:
+        with self._lock:
+            self._ids += 1
+            return f"job{self._ids:04d}"
+
+    def run(self, body: Callable[[MemoryTransaction], T]) -> T:
+        with self._lock:  # transactions are serialisable: one at a time is the simplest way
+            tx = MemoryTransaction(self.state)
+            result = body(tx)
+            tx.commit()
+            self.commits += 1
+            return result
+
+    # ----- JobReader -----------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> StoredJob | None:
+        job = self.state.jobs.get(job_id)
+        return StoredJob(job_id, job) if job else None
+
+    def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]:
+        mine = [StoredJob(i, j) for i, j in self.state.jobs.items() if j.user_id == user_id]
+        return sorted(mine, key=lambda s: s.job.created_at, reverse=True)[:limit]
+
+    def question_texts(self, question_ids: list[str]) -> list[str]:
+        saved = self.state.questions
+        return [saved[qid].question for qid in question_ids if qid in saved]
+
+    # ----- CleanupScans --------------------------------------------------------------------
+
+    def _jobs(self, keep: Callable[[Job], bool], key: Callable[[Job], Any]) -> list[StoredJob]:
+        found = [StoredJob(i, j) for i, j in list(self.state.jobs.items()) if keep(j)]
+        return sorted(found, key=lambda s: key(s.job))
+
+    def delete_finished_before(self, status: JobStatus, cutoff: datetime) -> int:
+        doomed = self._jobs(
+            lambda j: j.status is status and j.completed_at is not None and j.completed_at < cutoff,
+            lambda j: j.completed_at,
+        )
+        for stored in doomed:
+            del self.state.jobs[stored.job_id]
+        return len(doomed)
+
+    def delete_expired_limits(self, now: datetime) -> int:
+        expired = [k for k, r in self.state.idempotency.items() if r.expires_at and r.expires_at < now]
+        for key in expired:
+            del self.state.idempotency[key]
+        return len(expired)
+
+    def expired_leases(self, now: datetime) -> Iterator[StoredJob]:
+        return iter(
+            self._jobs(
+                lambda j: j.status is JobStatus.PROCESSING
+                and j.lease_expires_at is not None
+                and j.lease_expires_at < now,
+                lambda j: j.lease_expires_at,
+            )
+        )
+
+    def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]:
+        return iter(
+            self._jobs(
+                lambda j: j.status is JobStatus.PENDING
+                and j.enqueued_at is not None
+                and j.enqueued_at < enqueued_before,
+                lambda j: j.enqueued_at,
+            )
+        )
+
+    def users_with_counters(self) -> Iterator[str]:
+        return iter(sorted(self.state.counters))
+
+
+@dataclass
+class InMemoryTaskQueue:
+    tasks: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    fail_with: str | None = None
+
+    def enqueue(self, task_id: str, job_id: str) -> bool:
+        self.attempts += 1
+        if self.fail_with is not None:
+            raise QueueUnavailableError(self.fail_with)
+        # Cloud Tasks keeps a task name reserved after creation: the same name is a no-op.
+        if task_id in self.tasks:
+            return False
+        self.tasks[task_id] = job_id
+        return True
+
+
+@dataclass
+class FakeClock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class ScriptedModel:
+    """The Model port, scripted: a clarify answer and the stream's pieces, then its ending.
+
+    ``stream_end`` None: the stream ends normally (the model finished); a ModelError: raised
+    after the pieces, as the adapter does for a truncated or blocked stream.
+    """
+
+    topic: str = "NATO alphabet"
+    count: int = 3
+    pieces: list[str] = field(default_factory=list)
+    stream_end: ModelError | None = None
+    clarify_error: ModelError | None = None
+    usage: Usage | None = field(default_factory=lambda: Usage(prompt_tokens=10, output_tokens=20))
+    model: str = "scripted-model"
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    on_piece: Callable[[int], None] | None = None
+
+    def clarify(self, learner_prompt: str) -> tuple[ClarifiedIntent, Usage | None]:
+        self.calls.append({"call": "clarify", "prompt": learner_prompt})
+        if self.clarify_error is not None:
+            raise self.clarify_error
+        intent = ClarifiedIntent(intent="recall", topic=self.topic, estimated_count=self.count)
+        return intent, self.usage
+
+    def stream_questions(
+        self, learner_prompt: str, *, topic: str, count: int, existing: list[str]
+    ) -> Generator[StreamChunk, None, None]:
+        self.calls.append({"call": "stream", "count": count, "existing": list(existing)})
+        for index, piece in enumerate(self.pieces):
+            if self.on_piece is not None:
+                self.on_piece(index)
+            yield StreamChunk(piece, self.usage)
+        if self.stream_end is not None:
+            raise self.stream_end

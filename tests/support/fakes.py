@@ -165,7 +165,9 @@ class MemoryStore:
         return len(doomed)
 
     def delete_expired_limits(self, now: datetime) -> int:
-        expired = [k for k, r in self.state.idempotency.items() if r.expires_at and r.expires_at < now]
+        expired = [
+            k for k, r in self.state.idempotency.items() if r.expires_at and r.expires_at < now
+        ]
         for key in expired:
             del self.state.idempotency[key]
         return len(expired)
@@ -173,9 +175,11 @@ class MemoryStore:
     def expired_leases(self, now: datetime) -> Iterator[StoredJob]:
         return iter(
             self._jobs(
-                lambda j: j.status is JobStatus.PROCESSING
-                and j.lease_expires_at is not None
-                and j.lease_expires_at < now,
+                lambda j: (
+                    j.status is JobStatus.PROCESSING
+                    and j.lease_expires_at is not None
+                    and j.lease_expires_at < now
+                ),
                 lambda j: j.lease_expires_at,
             )
         )
@@ -183,9 +187,11 @@ class MemoryStore:
     def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]:
         return iter(
             self._jobs(
-                lambda j: j.status is JobStatus.PENDING
-                and j.enqueued_at is not None
-                and j.enqueued_at < enqueued_before,
+                lambda j: (
+                    j.status is JobStatus.PENDING
+                    and j.enqueued_at is not None
+                    and j.enqueued_at < enqueued_before
+                ),
                 lambda j: j.enqueued_at,
             )
         )

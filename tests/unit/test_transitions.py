@@ -19,14 +19,17 @@ def pending() -> Job:
 
 def claimed(job: Job | None = None, *, token: str = "tok") -> tuple[Job, Lease]:
     decision = t.claim("j1", job or pending(), now=NOW, lease_seconds=120, token=token)
-    assert decision.job is not None and decision.lease is not None
+    assert decision.job is not None
+    assert decision.lease is not None
     return decision.job, decision.lease
 
 
 def test_admit_makes_a_pending_job_queued_now() -> None:
     job = pending()
     assert (job.status, job.enqueued_at, job.attempts, job.run) == (JobStatus.PENDING, NOW, 0, 0)
-    assert job.needs_plan and job.is_active and not job.is_terminal
+    assert job.needs_plan
+    assert job.is_active
+    assert not job.is_terminal
 
 
 def test_owned_hides_other_learners_jobs_as_missing() -> None:
@@ -68,7 +71,8 @@ def test_claim_of_a_planned_job_goes_straight_to_generating_and_keeps_started_at
 )
 def test_claim_refuses_what_it_must_not_run(job: Job | None, kind: t.ClaimKind) -> None:
     decision = t.claim("j1", job, now=NOW, lease_seconds=120, token="tok")
-    assert decision.kind is kind and decision.lease is None
+    assert decision.kind is kind
+    assert decision.lease is None
 
 
 def test_a_processing_job_whose_lease_expired_can_be_claimed_again() -> None:
@@ -76,7 +80,8 @@ def test_a_processing_job_whose_lease_expired_can_be_claimed_again() -> None:
     later = NOW + timedelta(seconds=121)
     decision = t.claim("j1", job, now=later, lease_seconds=120, token="new")
     assert decision.kind is t.ClaimKind.CLAIMED
-    assert decision.job is not None and decision.job.attempts == 2
+    assert decision.job is not None
+    assert decision.job.attempts == 2
 
 
 def test_held_fences_every_write_by_the_lease() -> None:
@@ -112,10 +117,12 @@ def test_plan_progress_and_complete() -> None:
         usage=Usage(prompt_tokens=10, output_tokens=20),
         model="m",
     )
-    assert done.status is JobStatus.COMPLETED and done.model == "m"
+    assert done.status is JobStatus.COMPLETED
+    assert done.model == "m"
     assert done.duration_ms == 2000
     assert done.usage == Usage(prompt_tokens=11, output_tokens=22)
-    assert done.lease_token is None and done.lease_expires_at is None
+    assert done.lease_token is None
+    assert done.lease_expires_at is None
 
 
 def test_a_retryable_failure_with_attempts_left_goes_back_to_pending() -> None:
@@ -124,7 +131,8 @@ def test_a_retryable_failure_with_attempts_left_goes_back_to_pending() -> None:
     after = t.fail_attempt(job, failure, now=NOW, max_attempts=3)
     assert after.status is JobStatus.PENDING
     assert (after.last_error_code, after.error_code, after.run) == ("RATE_LIMIT", None, 0)
-    assert after.lease_token is None and after.enqueued_at == NOW
+    assert after.lease_token is None
+    assert after.enqueued_at == NOW
     assert slot_delta(job.status, after.status) == 0
 
 
@@ -147,10 +155,12 @@ def test_recovery_requeues_a_lost_worker_as_a_new_run_or_fails_it_on_the_last_at
     assert t.recover_lost_worker(job, now=NOW, max_attempts=3) is None  # lease still live
     later = NOW + timedelta(seconds=121)
     requeued = t.recover_lost_worker(job, now=later, max_attempts=3)
-    assert requeued is not None and requeued.status is JobStatus.PENDING
+    assert requeued is not None
+    assert requeued.status is JobStatus.PENDING
     assert (requeued.run, requeued.last_error_code) == (1, "WORKER_LOST")
     failed = t.recover_lost_worker(job, now=later, max_attempts=1)
-    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed is not None
+    assert failed.status is JobStatus.FAILED
     assert (failed.error_code, failed.retryable) == ("WORKER_LOST", True)
     assert t.recover_lost_worker(pending(), now=later, max_attempts=3) is None
 
@@ -186,7 +196,8 @@ def test_retry_only_a_retryable_failure_and_clear_its_error() -> None:
 
 def test_fail_unqueued_touches_only_a_pending_job() -> None:
     failed = t.fail_unqueued(pending(), code=ErrorCode.QUEUE_UNAVAILABLE, message="m", now=NOW)
-    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed is not None
+    assert failed.status is JobStatus.FAILED
     assert (failed.error_code, failed.retryable) == ("QUEUE_UNAVAILABLE", True)
     job, _ = claimed()
     assert t.fail_unqueued(job, code=ErrorCode.QUEUE_UNAVAILABLE, message="m", now=NOW) is None

@@ -1,0 +1,94 @@
+"""What the Firestore adapters write, field by field: the data contract clients depend on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from qgen.adapters.firestore.names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, RATE_WINDOWS
+from qgen.adapters.firestore.unit_of_work import FirestoreUnitOfWork
+from qgen.config import Settings
+from qgen.domain import transitions
+from qgen.domain.jobs import Job
+from qgen.services.jobs import CreateRequest, JobService
+from qgen.services.ports import JobTransaction
+
+from tests.support.backends import FirestoreBackend
+from tests.support.fakes import FakeClock, InMemoryTaskQueue
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
+
+
+def created(db: Any, **request: Any) -> str:
+    backend = FirestoreBackend(db)
+    service = JobService(
+        uow=backend.uow,
+        reader=backend.reader,
+        queue=InMemoryTaskQueue(),
+        settings=Settings(project_id="demo-qgen-test"),
+        clock=FakeClock(NOW),
+    )
+    ask = CreateRequest(user_id="alice", prompt="NATO alphabet", client_ip="203.0.113.7")
+    return service.create(ask.__class__(**{**ask.__dict__, **request})).stored.job_id
+
+
+def test_a_new_job_its_counter_windows_and_idempotency_record(db: Any) -> None:
+    job_id = created(db, idempotency_key="key-1")
+    doc = db.collection(JOBS).document(job_id).get().to_dict()
+    assert doc == {
+        "userId": "alice",
+        "prompt": "NATO alphabet",
+        "status": "pending",
+        "questionsGenerated": 0,
+        "questionsSaved": 0,
+        "questionsRejected": 0,
+        "questionIds": [],
+        "createdAt": NOW,
+        "enqueuedAt": NOW,
+        "ipAddress": "203.0.113.7",
+        "attempts": 0,
+        "run": 0,
+    }, "absent optional fields are omitted, never null"
+    counter = db.collection(ACTIVE_COUNTERS).document("alice").get().to_dict()
+    assert counter["activeJobs"] == 1
+    assert isinstance(counter["updatedAt"], datetime)
+    windows = [s.to_dict() for s in db.collection(RATE_WINDOWS).stream()]
+    assert sorted(w["scope"] for w in windows) == ["ip", "user"]
+    assert all(w["count"] == 1 for w in windows)
+    assert all(w["expireAt"] == datetime(2026, 11, 28, 11, 0, tzinfo=UTC) for w in windows)
+    record = next(iter(db.collection(IDEMPOTENCY_KEYS).stream())).to_dict()
+    assert record["jobId"] == job_id
+    assert record["userId"] == "alice"
+    assert record["expireAt"] - record["createdAt"] == timedelta(hours=24)
+
+
+def test_saving_a_job_writes_what_changed_and_deletes_what_it_no_longer_has(db: Any) -> None:
+    job_id = created(db)
+    uow = FirestoreUnitOfWork(db)
+
+    def claim(tx: JobTransaction) -> Job:
+        job = tx.get_job(job_id)
+        decision = transitions.claim(job_id, job, now=NOW, lease_seconds=60, token="t")
+        assert job is not None
+        assert decision.job is not None
+        tx.save_job(job_id, job, decision.job)
+        return decision.job
+
+    claimed = uow.run(claim)
+    doc = db.collection(JOBS).document(job_id).get().to_dict()
+    assert doc["leaseToken"] == "t"
+    assert doc["status"] == "processing"
+
+    def cancel(tx: JobTransaction) -> None:
+        job = tx.get_job(job_id)
+        assert job == claimed
+        tx.save_job(job_id, job, job.changed(lease_token=None, lease_expires_at=None))
+
+    uow.run(cancel)
+    doc = db.collection(JOBS).document(job_id).get().to_dict()
+    assert "leaseToken" not in doc
+    assert "leaseExpiresAt" not in doc
+    assert doc["status"] == "processing"

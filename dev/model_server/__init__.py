@@ -12,6 +12,7 @@ or in-process with `OfflineModelServer` (see README.md in this folder).
 from __future__ import annotations
 
 from .client import AdminClient
-from .server import OfflineModelHTTPServer, OfflineModelServer, Settings
+from .server import OfflineModelHTTPServer, OfflineModelServer
+from .settings import Settings
 
 __all__ = ["AdminClient", "OfflineModelHTTPServer", "OfflineModelServer", "Settings"]

@@ -8,10 +8,11 @@ import signal
 import sys
 
 from .decks import DECKS
-from .server import OfflineModelHTTPServer, Settings
+from .server import OfflineModelHTTPServer
+from .settings import Settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m dev.model_server",
         description="Offline Gemini-compatible model server (docs/model-protocol.md).",
@@ -35,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if min(args.pace_ms, args.first_chunk_ms) < 0:
         parser.error("delays must be >= 0")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -48,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     decks = ", ".join(f"{key} ({len(deck)})" for key, deck in DECKS.items())
+    # The first stdout line is the contract with whoever started us: it carries the port.
     print(
         f"offline model server on http://{args.host}:{httpd.port} "
         f"(pace {args.pace_ms} ms; decks: {decks})",

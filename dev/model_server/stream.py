@@ -8,15 +8,15 @@ plan without a socket.
 
 from __future__ import annotations
 
-import copy
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Literal
 
+from .array_text import Item, RawFragment, render
 from .decks import Deck, Question, normalise
-from .faults import Fault, InvalidItem
+from .defects import apply_defects
+from .faults import Fault
 
 MIN_CHUNK = 5
 MAX_CHUNK = 60
@@ -24,26 +24,29 @@ MAX_CHUNK = 60
 BROKEN_ITEM = '{"question": "Which of these, "type": multiple-choice, "options": [True, False'
 
 Ending = Literal["stop", "max_tokens", "safety", "truncate", "drop", "error_event", "blocked"]
-
-
-@dataclass(frozen=True)
-class RawFragment:
-    """Text placed in the array verbatim (not valid JSON)."""
-
-    text: str
-
-
-Item = dict[str, Any] | RawFragment
+# Faults that end the stream `afterQuestions` items (+ `tailChars`) in, and the ending each gives.
+EARLY_ENDINGS: dict[str, Ending] = {
+    "drop": "drop",
+    "truncate": "truncate",
+    "max_tokens": "max_tokens",
+    "safety": "safety",
+    "error_event": "error_event",
+}
 
 
 @dataclass(frozen=True)
 class TextChunk:
+    """`text` is the plan's text from `start` to `end`.
+
+    `completes` lists the items whose closing brace falls in this chunk: they count as
+    streamed once it is sent. `final` is set in "merged" mode, where the last text chunk
+    carries the finish reason instead of a separate last event.
+    """
+
     start: int
     end: int
     text: str
-    # Items whose last character (the closing brace) is in this chunk.
     completes: tuple[int, ...]
-    # In "merged" mode the last text chunk carries the finish reason itself.
     final: bool = False
 
 
@@ -79,19 +82,6 @@ def select_questions(deck: Deck, existing: Sequence[str], count: int) -> list[Qu
     return fresh[:count]
 
 
-def render(items: Sequence[Item]) -> tuple[str, list[int]]:
-    """The array text (one item per line) and, per item, the offset just past its last char."""
-    if not items:
-        return "[]", []
-    text = "["
-    ends: list[int] = []
-    for index, item in enumerate(items):
-        text += "\n  " if index == 0 else ",\n  "
-        text += item.text if isinstance(item, RawFragment) else json.dumps(item, ensure_ascii=False)
-        ends.append(len(text))
-    return text + "\n]", ends
-
-
 def split(start: int, end: int, rng: random.Random) -> list[tuple[int, int]]:
     bounds: list[tuple[int, int]] = []
     position = start
@@ -100,82 +90,6 @@ def split(start: int, end: int, rng: random.Random) -> list[tuple[int, int]]:
         bounds.append((position, step))
         position = step
     return bounds
-
-
-def make_defective(
-    item: dict[str, Any],
-    defect: str,
-    earlier: Sequence[Item],
-    repeat: dict[str, Any] | None,
-) -> Item:
-    """A copy of `item` broken as `defect` says (faults.DEFECTS)."""
-    broken = copy.deepcopy(item)
-    options: list[str] = broken["options"]
-    correct: str = broken["correctAnswer"]
-    multiple = broken["type"] == "multiple-choice"
-    if defect == "three_options":
-        if multiple:
-            options.remove(next(o for o in options if o != correct))
-        else:
-            options.append("Maybe")
-    elif defect == "answer_not_in_options":
-        broken["correctAnswer"] = "None of the above" if multiple else "Maybe"
-    elif defect == "empty_question":
-        broken["question"] = ""
-    elif defect == "duplicate_options":
-        if multiple:
-            wrong = [i for i, o in enumerate(options) if o != correct]
-            options[wrong[1]] = options[wrong[0]]
-        else:
-            broken["options"] = ["True", "True"]
-    elif defect == "bad_type":
-        broken["type"] = "short-answer"
-    elif defect == "missing_answer":
-        del broken["correctAnswer"]
-    elif defect == "bad_true_false":
-        if multiple:
-            broken["type"] = "true-false"
-        else:
-            broken["options"] = ["Yes", "No"]
-            broken["correctAnswer"] = "Yes" if correct == "True" else "No"
-    elif defect in ("duplicate", "repeat_existing"):
-        source = repeat if defect == "repeat_existing" else None
-        if source is None and earlier:
-            previous = earlier[-1]
-            source = previous if isinstance(previous, dict) else None
-        return copy.deepcopy(source) if source is not None else broken
-    else:  # pragma: no cover - faults.parse_fault rejects unknown defects
-        raise ValueError(defect)
-    return broken
-
-
-def apply_defects(
-    items: list[Item],
-    defects: Sequence[InvalidItem],
-    deck: Deck,
-    existing: Sequence[str],
-) -> list[Item]:
-    """Replace the items at the given positions with broken ones (positions past the end are
-    ignored: the model wrote fewer items than the fault expected)."""
-    by_text = {normalise(q.question): q.to_json() for q in deck.questions}
-    repeat = by_text.get(normalise(existing[0])) if existing else None
-    result = list(items)
-    for defect in sorted(defects, key=lambda d: d.at):
-        if defect.at >= len(result):
-            continue
-        original = result[defect.at]
-        if not isinstance(original, dict):
-            continue
-        if defect.defect == "duplicate":
-            # `of`, or else the nearest earlier item that is not itself broken.
-            broken_at = {d.at for d in defects}
-            of = defect.of
-            if of is None:
-                of = next((i for i in range(defect.at - 1, -1, -1) if i not in broken_at), 0)
-            result[defect.at] = copy.deepcopy(result[of])
-            continue
-        result[defect.at] = make_defective(original, defect.defect, result[: defect.at], repeat)
-    return result
 
 
 def plan_stream(
@@ -187,53 +101,65 @@ def plan_stream(
     *,
     merged_final: bool = False,
 ) -> StreamPlan:
-    kind = fault.kind if fault else "ok"
-    items: list[Item] = [q.to_json() for q in questions]
-    if fault and kind == "invalid_items":
-        items = apply_defects(items, fault.items, deck, existing)
-    if fault and kind == "bad_json":
-        items = [*items[: fault.cut_after()], RawFragment(BROKEN_ITEM)]
+    items = _items(questions, deck, existing, fault)
     text, ends = render(items)
     plan = StreamPlan(items, text, ends)
-
-    if kind == "blocked_prompt":
+    if fault is not None and fault.kind == "blocked_prompt":
         plan.ending, plan.finish_reason = "blocked", None
         return plan
-
-    def cut(k: int) -> int:
-        return ends[min(k, len(ends)) - 1] if k > 0 and ends else 0
-
     stop_at = len(text)
-    pause_at: int | None = None
-    if fault and kind in ("drop", "truncate", "max_tokens", "safety", "error_event"):
-        stop_at = min(len(text), cut(fault.cut_after()) + fault.tail_chars)
-        plan.ending = cast(Ending, kind)
-        plan.finish_reason = {
-            "max_tokens": "MAX_TOKENS",
-            "safety": fault.finish_reason,
-        }.get(kind)
-        forced = [cut(fault.cut_after()), stop_at]
-    elif fault and kind == "stall" and fault.after_questions is not None:
-        pause_at = cut(fault.after_questions)
-        forced = [pause_at, stop_at]
-    else:
-        forced = [stop_at]
-
-    position = 0
-    for boundary in forced:
-        for start, end in split(position, boundary, rng):
-            completes = tuple(i for i, e in enumerate(ends) if start < e <= end)
-            plan.steps.append(TextChunk(start, end, text[start:end], completes))
-        position = max(position, boundary)
-        if pause_at is not None and boundary == pause_at:
-            plan.steps.append(Pause(fault.seconds if fault else None))
-            pause_at = None
+    boundaries, pause = [stop_at], None
+    if fault is not None and fault.kind in EARLY_ENDINGS:
+        cut = _cut(ends, fault.cut_after())
+        boundaries = [cut, min(stop_at, cut + fault.tail_chars)]
+        plan.ending = EARLY_ENDINGS[fault.kind]
+        plan.finish_reason = {"max_tokens": "MAX_TOKENS", "safety": fault.finish_reason}.get(
+            fault.kind
+        )
+    elif fault is not None and fault.kind == "stall" and fault.after_questions is not None:
+        pause = Pause(fault.seconds)
+        boundaries = [_cut(ends, fault.after_questions), stop_at]
+    _add_chunks(plan, boundaries, pause, rng)
     if merged_final and plan.ending in ("stop", "max_tokens"):
-        for index in range(len(plan.steps) - 1, -1, -1):
-            step = plan.steps[index]
-            if isinstance(step, TextChunk):
-                plan.steps[index] = TextChunk(
-                    step.start, step.end, step.text, step.completes, final=True
-                )
-                break
+        _merge_finish_reason(plan)
     return plan
+
+
+def _items(
+    questions: Sequence[Question], deck: Deck, existing: Sequence[str], fault: Fault | None
+) -> list[Item]:
+    items: list[Item] = [q.to_json() for q in questions]
+    if fault is not None and fault.kind == "invalid_items":
+        items = apply_defects(items, fault.items, deck, existing)
+    if fault is not None and fault.kind == "bad_json":
+        items = [*items[: fault.cut_after()], RawFragment(BROKEN_ITEM)]
+    return items
+
+
+def _cut(ends: list[int], k: int) -> int:
+    """The offset just past item k's closing brace (0 for none)."""
+    return ends[min(k, len(ends)) - 1] if k > 0 and ends else 0
+
+
+def _add_chunks(
+    plan: StreamPlan, boundaries: list[int], pause: Pause | None, rng: random.Random
+) -> None:
+    """Chunk the text up to each boundary in turn; `pause` goes after the first one."""
+    position = 0
+    for number, boundary in enumerate(boundaries):
+        for start, end in split(position, boundary, rng):
+            completes = tuple(i for i, e in enumerate(plan.ends) if start < e <= end)
+            plan.steps.append(TextChunk(start, end, plan.text[start:end], completes))
+        position = max(position, boundary)
+        if pause is not None and number == 0:
+            plan.steps.append(pause)
+
+
+def _merge_finish_reason(plan: StreamPlan) -> None:
+    for index in range(len(plan.steps) - 1, -1, -1):
+        step = plan.steps[index]
+        if isinstance(step, TextChunk):
+            plan.steps[index] = TextChunk(
+                step.start, step.end, step.text, step.completes, final=True
+            )
+            return

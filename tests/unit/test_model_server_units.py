@@ -22,9 +22,11 @@ from dev.model_server.decks import capitals as capitals_module
 from dev.model_server.decks import elements as elements_module
 from dev.model_server.decks import nato as nato_module
 from dev.model_server.decks.base import build_deck
-from dev.model_server.faults import DEFECTS, FaultSpecError, parse_fault, parse_faults
-from dev.model_server.protocol import ApiError, parse_request, unknown_topic_error
-from dev.model_server.server import Settings
+from dev.model_server.errors import ApiError, unknown_topic_error
+from dev.model_server.fault_parsing import FaultSpecError, parse_fault, parse_faults
+from dev.model_server.faults import DEFECTS
+from dev.model_server.request import parse_request
+from dev.model_server.settings import Settings
 from dev.model_server.stream import (
     MAX_CHUNK,
     MIN_CHUNK,

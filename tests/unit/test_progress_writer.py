@@ -1,108 +1,110 @@
-"""Coalescing policy of the background progress writer, on a recording fake store."""
+"""The background progress writer: its commit policy (pure, on numbers) and its hand-over."""
 
 from __future__ import annotations
 
-import itertools
-import time
-from datetime import UTC, datetime
+import threading
+from typing import Any
 
 import pytest
-from qgen.adapters.worker_store import Lease, WriteOutcome
 from qgen.domain.questions import QuestionDraft, QuestionType
-from qgen.services.progress_writer import ProgressWriter
-
-from tests.fakes import RecordingBatchStore
-
-LEASE = Lease("job", "token", 1)
+from qgen.domain.transitions import AttemptStoppedError, StopReason
+from qgen.services.progress_writer import CommitPolicy, ProgressWriter
 
 
 def draft(n: int) -> QuestionDraft:
     return QuestionDraft(
-        question=f"Question {n}?",
+        question=f"Q{n}?",
         type=QuestionType.TRUE_FALSE,
         options=["True", "False"],
         correct_answer="True",
-        explanation="Because.",
+        explanation="e",
     )
 
 
-def writer(store: RecordingBatchStore, interval: float = 0.2, heartbeat: float = 5.0):  # type: ignore[no-untyped-def]
-    w = ProgressWriter(
-        store,  # type: ignore[arg-type]
-        LEASE,
-        now=lambda: datetime.now(UTC),
-        interval_seconds=interval,
-        heartbeat_seconds=heartbeat,
-    )
+POLICY = CommitPolicy(interval=1.0, heartbeat=40.0)
+
+
+def test_the_first_question_is_due_at_once_and_later_ones_an_interval_after_the_last_write() -> (
+    None
+):
+    assert POLICY.due(pending=True, last_write=None, started=5.0) == 5.0
+    assert POLICY.due(pending=True, last_write=7.0, started=5.0) == 8.0
+
+
+def test_a_quiet_model_gets_a_heartbeat_after_the_last_write() -> None:
+    assert POLICY.due(pending=False, last_write=None, started=5.0) == 45.0
+    assert POLICY.due(pending=False, last_write=7.0, started=5.0) == 47.0
+
+
+class RecordingWrites:
+    """The AttemptWrites port of the writer: records each commit; can stop or break."""
+
+    def __init__(self, *, stop_after: int | None = None, error: Exception | None = None) -> None:
+        self.commits: list[tuple[int, int, int, bool]] = []
+        self.stop_after = stop_after
+        self.error = error
+        self.committed = threading.Event()
+
+    def save_batch(
+        self, drafts: list[Any], *, generated: int, rejected: int, finalizing: bool = False
+    ) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.stop_after is not None and len(self.commits) >= self.stop_after:
+            raise AttemptStoppedError(StopReason.CANCELLED)
+        self.commits.append((len(drafts), generated, rejected, finalizing))
+        self.committed.set()
+
+
+class FrozenTime:
+    """A monotonic clock that never moves: only the first batch and close() can commit."""
+
+    def __call__(self) -> float:
+        return 100.0
+
+
+def writer(writes: RecordingWrites) -> ProgressWriter:
+    w = ProgressWriter(writes, POLICY, monotonic=FrozenTime())  # type: ignore[arg-type]
     w.start()
     return w
 
 
-def test_first_question_is_committed_at_once_then_batches_are_coalesced() -> None:
-    store = RecordingBatchStore()
-    w = writer(store, interval=0.2)
-    start = time.monotonic()
+def test_batches_coalesce_until_the_interval_and_close_flushes_as_finalizing() -> None:
+    writes = RecordingWrites()
+    w = writer(writes)
     w.add([draft(0)], generated=1, rejected=0)
-    time.sleep(0.1)
-    assert len(store.commits) == 1
-    assert store.commits[0][0] - start < 0.1
-    # Ten questions arriving over 0.5 s become a few commits, never closer than the interval.
-    for n in range(1, 11):
-        w.add([draft(n)], generated=1, rejected=0)
-        time.sleep(0.05)
-    assert w.close(finalizing=True) is WriteOutcome.WRITTEN
-    times = [t for t, _, _ in store.commits]
-    # The final flush on close is immediate; every other commit respects the interval.
-    gaps = [b - a for a, b in itertools.pairwise(times[:-1])]
-    assert all(gap >= 0.19 for gap in gaps), gaps
-    assert len(store.commits) <= 6
-    assert store.saved == 11
-    assert store.commits[-1][2] is True, "the last commit marks the job finalizing"
+    assert writes.committed.wait(5)
+    # Time stands still, so everything added now waits for close().
+    for n in range(1, 4):
+        w.add([draft(n)], generated=2, rejected=1)
+    w.close(finalizing=True)
+    assert writes.commits == [(1, 1, 0, False), (3, 6, 3, True)]
+    assert w.saved_this_attempt == 4
+    assert w.commits == 2
 
 
-def test_no_question_waits_much_longer_than_the_interval() -> None:
-    store = RecordingBatchStore()
-    w = writer(store, interval=0.2)
+def test_nothing_pending_and_no_finalizing_means_no_final_commit() -> None:
+    writes = RecordingWrites()
+    writer(writes).close(finalizing=False)
+    assert writes.commits == []
+
+
+def test_a_stop_found_by_a_commit_stops_the_writer_and_close_raises_it_once() -> None:
+    writes = RecordingWrites(stop_after=1)
+    w = writer(writes)
     w.add([draft(0)], generated=1, rejected=0)
-    time.sleep(0.05)
-    added = time.monotonic()
+    assert writes.committed.wait(5)
     w.add([draft(1)], generated=1, rejected=0)
-    # The model goes quiet: the pending question is still committed on time.
-    time.sleep(0.6)
-    assert len(store.commits) == 2
-    assert store.commits[1][0] - added < 0.45
-    w.close(finalizing=False)
-
-
-def test_heartbeat_renews_the_lease_while_the_model_is_quiet() -> None:
-    store = RecordingBatchStore()
-    w = writer(store, heartbeat=0.1)
-    time.sleep(0.35)
-    w.close(finalizing=False)
-    assert len(store.commits) >= 3
-    assert all(n == 0 for _, n, _ in store.commits)
-
-
-def test_a_cancelled_job_stops_the_writer_and_nothing_more_is_written() -> None:
-    store = RecordingBatchStore(cancel_after=1)
-    w = writer(store, interval=0.05)
-    w.add([draft(0)], generated=1, rejected=0)
-    time.sleep(0.1)
-    w.add([draft(1)], generated=1, rejected=0)
-    time.sleep(0.2)
-    assert w.stopped is WriteOutcome.CANCELLED
-    w.add([draft(2)], generated=1, rejected=0)
-    assert w.close(finalizing=True) is WriteOutcome.CANCELLED
-    assert store.saved == 1
-    assert len(store.commits) == 2
+    with pytest.raises(AttemptStoppedError) as exc:
+        w.close(finalizing=True)
+    assert exc.value.reason is StopReason.CANCELLED
+    assert w.stopped
+    assert writes.commits == [(1, 1, 0, False)]
+    assert w.saved_this_attempt == 1
 
 
 def test_store_errors_reach_the_reader() -> None:
-    class Broken(RecordingBatchStore):
-        def save_batch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            raise RuntimeError("firestore down")
-
-    w = writer(Broken())
+    w = writer(RecordingWrites(error=RuntimeError("firestore down")))
     w.add([draft(0)], generated=1, rejected=0)
     with pytest.raises(RuntimeError, match="firestore down"):
         w.close(finalizing=False)

@@ -1,0 +1,231 @@
+"""WorkerService on the in-memory ports: every way a delivery can go, in milliseconds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from qgen.config import Settings
+from qgen.domain.failures import FailureCode, ModelError
+from qgen.domain.jobs import JobPhase, JobStatus, Usage, question_id
+from qgen.services.jobs import CreateRequest, JobService
+from qgen.services.worker import DeliveryOutcome, WorkerService
+
+from tests.support.fakes import FakeClock, InMemoryTaskQueue, MemoryStore, ScriptedModel
+from tests.support.questions import item, questions_stream, stream_pieces
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def settings(**overrides: Any) -> Settings:
+    # interval 0: every finished question is committed as soon as the writer sees it.
+    return Settings(project_id="t", progress_write_interval_seconds=0, **overrides)
+
+
+def worker(store: MemoryStore, clock: FakeClock, model: ScriptedModel, **kw: Any) -> WorkerService:
+    return WorkerService(uow=store, reader=store, model=model, settings=settings(**kw), clock=clock)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.001)
+
+
+def new_job(store: MemoryStore, clock: FakeClock, user: str = "alice") -> str:
+    service = JobService(
+        uow=store, reader=store, queue=InMemoryTaskQueue(), settings=settings(), clock=clock
+    )
+    request = CreateRequest(user_id=user, prompt="NATO alphabet", client_ip="203.0.113.1")
+    return service.create(request).stored.job_id
+
+
+def test_a_delivery_plans_streams_saves_every_question_and_completes(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    job_id = new_job(store, clock)
+    model = ScriptedModel(count=3, pieces=questions_stream(3))
+    result = worker(store, clock, model).process(job_id)
+    assert result.outcome is DeliveryOutcome.COMPLETED
+    assert not result.retry
+    job = store.state.jobs[job_id]
+    assert (job.status, job.phase, job.topic, job.estimated_total) == (
+        JobStatus.COMPLETED,
+        JobPhase.FINALIZING,
+        "NATO alphabet",
+        3,
+    )
+    assert job.question_ids == [question_id(job_id, i) for i in range(3)]
+    assert (job.questions_saved, job.questions_generated, job.questions_rejected) == (3, 3, 0)
+    assert job.usage == Usage(prompt_tokens=20, output_tokens=40)  # clarify + stream's last
+    assert job.lease_token is None
+    assert job.model == "scripted-model"
+    saved = [store.state.questions[qid] for qid in job.question_ids]
+    assert [q.question for q in saved] == [f"What is letter number {n}?" for n in range(3)]
+    assert all(q.generation_job_id == job_id and q.user_id == "alice" for q in saved)
+    assert all(q.due == clock.now and q.reps == 0 for q in saved)
+    assert store.state.counters["alice"] == 0
+
+
+def test_the_plan_is_clamped_to_the_configured_range(store: MemoryStore, clock: FakeClock) -> None:
+    job_id = new_job(store, clock)
+    model = ScriptedModel(count=500, pieces=questions_stream(2))
+    worker(store, clock, model, max_questions_per_job=2).process(job_id)
+    assert store.state.jobs[job_id].estimated_total == 2
+    assert model.calls[-1]["count"] == 2
+
+
+@pytest.mark.parametrize("status", [JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.FAILED])
+def test_terminal_and_missing_jobs_are_acknowledged_without_work(
+    store: MemoryStore, clock: FakeClock, status: JobStatus
+) -> None:
+    job_id = new_job(store, clock)
+    store.state.jobs[job_id] = store.state.jobs[job_id].changed(status=status)
+    model = ScriptedModel()
+    assert worker(store, clock, model).process(job_id).outcome is DeliveryOutcome.TERMINAL
+    assert worker(store, clock, model).process("nope").outcome is DeliveryOutcome.MISSING
+    assert model.calls == []
+
+
+def test_a_duplicate_delivery_while_the_lease_is_live_does_nothing(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    job_id = new_job(store, clock)
+    first = worker(store, clock, ScriptedModel(clarify_error=ModelError(FailureCode.NETWORK)))
+    store.state.jobs[job_id] = store.state.jobs[job_id].changed(
+        status=JobStatus.PROCESSING,
+        lease_token="other",
+        lease_expires_at=clock.now.replace(year=2030),
+    )
+    assert first.process(job_id).outcome is DeliveryOutcome.DUPLICATE
+
+
+def test_cancel_mid_stream_stops_the_attempt_and_writes_nothing_after(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    job_id = new_job(store, clock)
+    pieces = questions_stream(10, piece_size=30)
+
+    def cancel_half_way(index: int) -> None:
+        if index == len(pieces) // 2:
+            # The writer thread commits on its own schedule: cancel once it has saved one.
+            wait_until(lambda: bool(store.state.questions))
+            job = store.state.jobs[job_id]
+            store.state.jobs[job_id] = job.changed(status=JobStatus.CANCELLED)
+
+    model = ScriptedModel(count=10, pieces=pieces, on_piece=cancel_half_way)
+    result = worker(store, clock, model).process(job_id)
+    assert result.outcome is DeliveryOutcome.CANCELLED
+    job = store.state.jobs[job_id]
+    assert job.status is JobStatus.CANCELLED
+    assert 0 < job.questions_saved < 10
+    assert len(store.state.questions) == job.questions_saved, "nothing written after the cancel"
+
+
+def test_a_lost_lease_stops_the_attempt(store: MemoryStore, clock: FakeClock) -> None:
+    job_id = new_job(store, clock)
+
+    def take_over(index: int) -> None:
+        if index == 0:
+            job = store.state.jobs[job_id]
+            store.state.jobs[job_id] = job.changed(lease_token="another-delivery")
+
+    model = ScriptedModel(count=3, pieces=questions_stream(3), on_piece=take_over)
+    assert worker(store, clock, model).process(job_id).outcome is DeliveryOutcome.LEASE_LOST
+    assert store.state.jobs[job_id].status is JobStatus.PROCESSING  # the other delivery's
+
+
+def test_a_transient_model_failure_hands_the_job_back_and_keeps_what_was_saved(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    job_id = new_job(store, clock)
+    model = ScriptedModel(
+        count=4, pieces=questions_stream(4)[:-3], stream_end=ModelError(FailureCode.TRUNCATED)
+    )
+    result = worker(store, clock, model).process(job_id)
+    assert (result.outcome, result.error_code, result.retry) == (
+        DeliveryOutcome.RETRYING,
+        FailureCode.TRUNCATED,
+        True,
+    )
+    job = store.state.jobs[job_id]
+    assert (job.status, job.last_error_code, job.error_code) == (
+        JobStatus.PENDING,
+        "TRUNCATED",
+        None,
+    )
+    saved = job.questions_saved
+    assert 0 < saved < 4
+    assert store.state.counters["alice"] == 1, "a job waiting for redelivery holds its slot"
+    # The redelivery resumes: no new plan, only the rest, told what exists.
+    resumed = ScriptedModel(count=99, pieces=questions_stream(4 - saved, start=saved))
+    assert worker(store, clock, resumed).process(job_id).outcome is DeliveryOutcome.COMPLETED
+    assert [c["call"] for c in resumed.calls] == ["stream"]
+    assert resumed.calls[0]["count"] == 4 - saved
+    assert len(resumed.calls[0]["existing"]) == saved
+    job = store.state.jobs[job_id]
+    assert job.question_ids == [question_id(job_id, i) for i in range(4)]
+    assert job.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "attempts_before", "outcome"),
+    [
+        (FailureCode.API_KEY, 0, DeliveryOutcome.FAILED),
+        (FailureCode.CONTENT_BLOCKED, 0, DeliveryOutcome.FAILED),
+        (FailureCode.RATE_LIMIT, 4, DeliveryOutcome.FAILED),  # the fifth of five attempts
+        (FailureCode.RATE_LIMIT, 0, DeliveryOutcome.RETRYING),
+    ],
+)
+def test_finality_of_a_failure(
+    store: MemoryStore,
+    clock: FakeClock,
+    code: FailureCode,
+    attempts_before: int,
+    outcome: DeliveryOutcome,
+) -> None:
+    job_id = new_job(store, clock)
+    store.state.jobs[job_id] = store.state.jobs[job_id].changed(attempts=attempts_before)
+    result = worker(store, clock, ScriptedModel(clarify_error=ModelError(code))).process(job_id)
+    assert result.outcome is outcome
+    job = store.state.jobs[job_id]
+    if outcome is DeliveryOutcome.FAILED:
+        assert (job.status, job.error_code) == (JobStatus.FAILED, code.value)
+        assert store.state.counters["alice"] == 0
+    else:
+        assert job.status is JobStatus.PENDING
+
+
+def test_invalid_and_repeated_items_are_counted_and_never_saved(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    job_id = new_job(store, clock)
+    items: list[object] = [item(0), {"question": "broken"}, item(0), item(1)]
+    model = ScriptedModel(count=2, pieces=stream_pieces(items))
+    assert worker(store, clock, model).process(job_id).outcome is DeliveryOutcome.COMPLETED
+    job = store.state.jobs[job_id]
+    assert (job.questions_saved, job.questions_generated, job.questions_rejected) == (2, 4, 2)
+
+
+@pytest.mark.parametrize("pieces", [[json.dumps([{"question": "no"}])], ["not json at all"], []])
+def test_a_stream_without_a_valid_question_is_a_schema_failure(
+    store: MemoryStore, clock: FakeClock, pieces: list[str]
+) -> None:
+    job_id = new_job(store, clock)
+    result = worker(store, clock, ScriptedModel(pieces=pieces)).process(job_id)
+    assert (result.outcome, result.error_code) == (
+        DeliveryOutcome.RETRYING,
+        FailureCode.SCHEMA_VALIDATION,
+    )

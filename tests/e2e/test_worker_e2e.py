@@ -2,48 +2,35 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from google.cloud.firestore import FieldFilter
-from qgen.adapters.firestore_store import JOBS
-from qgen.adapters.worker_store import QUESTIONS
+from qgen.adapters.firestore.names import JOBS, QUESTIONS
 from qgen.domain.questions import normalise_question_text
 
 from dev.model_server.client import AdminClient
 from dev.stack import Stack, free_port
 from tests.e2e.conftest import ApiSpawner, bearer
+from tests.support.e2e import (
+    create,
+    create_and_kill_its_worker,
+    fresh_model,
+    get_job,
+    wait_for,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def model(stack: Stack) -> Iterator[AdminClient]:
-    admin = AdminClient(stack.config.model_url)
-    admin.reset()
-    yield admin
-    admin.reset()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def get_job(client: httpx.Client, job_id: str, uid: str = "alice") -> dict[str, Any]:
-    response = client.get(f"/jobs/{job_id}", headers=bearer(uid))
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+    with fresh_model(stack) as admin:
+        yield admin
 
 
 def saved_questions(db: Any, job_id: str) -> list[dict[str, Any]]:
@@ -60,18 +47,18 @@ def assert_consistent(db: Any, job_id: str) -> dict[str, Any]:
     return doc
 
 
-def create(client: httpx.Client, prompt: str = "NATO alphabet", uid: str = "alice") -> str:
-    response = client.post("/jobs", json={"prompt": prompt}, headers=bearer(uid))
-    assert response.status_code == 202, response.text
-    return str(response.json()["jobId"])
+def assert_resumed_in_full(db: Any, job_id: str, job: dict[str, Any]) -> dict[str, Any]:
+    """A job one crash interrupted: two runs, and its 40 questions saved once each, in order."""
+    assert job["attempts"] == 2
+    doc = assert_consistent(db, job_id)
+    assert doc["questionsSaved"] == 40
+    assert doc["questionIds"] == [f"{job_id}-q{i:03d}" for i in range(40)]
+    return doc
 
 
 def test_a_job_is_generated_end_to_end(live_api: httpx.Client, db: Any, model: AdminClient) -> None:
     job_id = create(live_api)
-    job = wait_for(
-        lambda: (j := get_job(live_api, job_id))["status"] == "completed" and j,
-        what="the job to complete",
-    )
+    job = wait_for_status(live_api, job_id, "completed", what="the job to complete")
     assert job["questionsSaved"] == job["estimatedTotal"] == 40
     assert job["attempts"] == 1
     doc = assert_consistent(db, job_id)
@@ -108,10 +95,7 @@ def test_transient_failures_retry_then_the_learner_retries_a_failed_job(
     # Every delivery of the first run drops mid-stream: the queue retries, the job ends failed.
     model.add_faults({"kind": "drop", "call": "stream", "afterQuestions": 2, "times": 5})
     job_id = create(live_api)
-    job = wait_for(
-        lambda: (j := get_job(live_api, job_id))["status"] == "failed" and j,
-        what="the job to fail after its retries",
-    )
+    job = wait_for_status(live_api, job_id, "failed", what="the job to fail after its retries")
     assert job["errorCode"] == "NETWORK"
     assert job["retryable"] is True
     assert job["attempts"] == 5
@@ -121,10 +105,7 @@ def test_transient_failures_retry_then_the_learner_retries_a_failed_job(
     retried = live_api.post(f"/jobs/{job_id}/retry", headers=bearer("alice"))
     assert retried.status_code == 202, retried.text
     assert retried.json()["status"] == "pending"
-    job = wait_for(
-        lambda: (j := get_job(live_api, job_id))["status"] == "completed" and j,
-        what="the retried job to complete",
-    )
+    job = wait_for_status(live_api, job_id, "completed", what="the retried job to complete")
     assert job["questionsSaved"] == 40
     assert assert_consistent(db, job_id)["questionIds"][:kept] == [
         f"{job_id}-q{i:03d}" for i in range(kept)
@@ -143,12 +124,7 @@ def test_worker_killed_mid_stream_is_resumed_by_the_redelivered_task(
     api_url = spawner(worker_url=worker_url)
     model.config(paceMs=40)
     with httpx.Client(base_url=api_url, timeout=60) as client:
-        job_id = create(client)
-        wait_for(lambda: get_job(client, job_id)["questionsSaved"] >= 3, what="questions")
-        (victim,) = first_worker.processes
-        os.killpg(victim.process.pid, signal.SIGKILL)
-        victim.process.wait(timeout=10)
-        first_worker.processes.clear()
+        job_id = create_and_kill_its_worker(client, first_worker)
         crashed = get_job(client, job_id)
         assert crashed["status"] == "processing"
         assert crashed["questionsSaved"] < 40
@@ -166,11 +142,5 @@ def test_worker_killed_mid_stream_is_resumed_by_the_redelivered_task(
         )
         assert redelivered.status_code == 200, redelivered.text
         assert redelivered.json()["outcome"] in {"completed", "terminal"}
-        job = wait_for(
-            lambda: (j := get_job(client, job_id))["status"] == "completed" and j,
-            what="the resumed job to complete",
-        )
-    assert job["attempts"] == 2
-    doc = assert_consistent(db, job_id)
-    assert doc["questionsSaved"] == 40
-    assert doc["questionIds"] == [f"{job_id}-q{i:03d}" for i in range(40)]
+        job = wait_for_status(client, job_id, "completed", what="the resumed job to complete")
+    assert_resumed_in_full(db, job_id, job)

@@ -7,14 +7,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from qgen.adapters.cleanup_store import CleanupStore
-from qgen.adapters.firestore_store import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, RATE_WINDOWS
-from qgen.adapters.worker_store import QUESTIONS
+from qgen.adapters.firestore.cleanup import FirestoreCleanupScans
+from qgen.adapters.firestore.names import (
+    ACTIVE_COUNTERS,
+    IDEMPOTENCY_KEYS,
+    JOBS,
+    QUESTIONS,
+    RATE_WINDOWS,
+)
+from qgen.adapters.firestore.unit_of_work import FirestoreUnitOfWork
 from qgen.config import Settings
 from qgen.services.cleanup import CleanupMode, CleanupService
 
 from tests.conftest import PROJECT_ID
-from tests.fakes import InMemoryTaskQueue
+from tests.support.fakes import InMemoryTaskQueue
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +29,16 @@ DAY = timedelta(days=1)
 
 
 def service(
-    db: Any, queue: InMemoryTaskQueue, *, page_size: int = 300, store: CleanupStore | None = None
+    db: Any,
+    queue: InMemoryTaskQueue,
+    *,
+    page_size: int = 300,
+    scans: FirestoreCleanupScans | None = None,
 ) -> CleanupService:
     settings = Settings(project_id=PROJECT_ID, max_attempts=3, cleanup_page_size=page_size)
     return CleanupService(
-        store=store or CleanupStore(db, page_size=page_size),
+        scans=scans or FirestoreCleanupScans(db, page_size=page_size),
+        uow=FirestoreUnitOfWork(db),
         queue=queue,
         settings=settings,
         clock=lambda: NOW,
@@ -93,7 +104,7 @@ def seed_retention_fixture(db: Any) -> dict[str, bool]:
 def test_retention_deletes_exactly_the_expired_finished_jobs_and_keeps_questions(db: Any) -> None:
     expected = seed_retention_fixture(db)
     report = service(db, InMemoryTaskQueue()).retention()
-    assert (report.deletedCompleted, report.deletedFailed, report.deletedCancelled) == (1, 1, 1)
+    assert (report.deleted_completed, report.deleted_failed, report.deleted_cancelled) == (1, 1, 1)
     assert report.total == 3
     kept = {j for j, deleted in expected.items() if not deleted}
     assert job_ids(db) == kept | {"pending-ancient", "processing-ancient"}
@@ -108,7 +119,7 @@ def test_retention_pages_through_many_jobs(db: Any) -> None:
             {"userId": "u", "status": "completed", "completedAt": NOW - 9 * DAY},
         )
     batch.commit()
-    assert service(db, InMemoryTaskQueue(), page_size=5).retention().deletedCompleted == 23
+    assert service(db, InMemoryTaskQueue(), page_size=5).retention().deleted_completed == 23
     assert job_ids(db) == set()
 
 
@@ -130,7 +141,7 @@ def test_a_run_killed_half_way_is_finished_by_the_next_run(db: Any) -> None:
     class KilledError(Exception):
         pass
 
-    class DiesAfterOnePage(CleanupStore):
+    class DiesAfterOnePage(FirestoreCleanupScans):
         pages = 0
 
         def _delete_all(self, snapshots: list[Any]) -> int:
@@ -141,7 +152,7 @@ def test_a_run_killed_half_way_is_finished_by_the_next_run(db: Any) -> None:
 
     dying = DiesAfterOnePage(db, page_size=1)
     with pytest.raises(KilledError):
-        service(db, InMemoryTaskQueue(), store=dying).retention()
+        service(db, InMemoryTaskQueue(), scans=dying).retention()
     assert len(job_ids(db)) == len(expected) + 2 - 1, "the first page was deleted"
     report = service(db, InMemoryTaskQueue()).retention()
     assert report.total == sum(expected.values()) - 1
@@ -151,14 +162,14 @@ def test_a_run_killed_half_way_is_finished_by_the_next_run(db: Any) -> None:
 def test_a_job_retried_since_it_was_read_is_not_deleted(db: Any) -> None:
     seed_job(db, "failed-old", "failed", completedAt=NOW - 31 * DAY)
 
-    class RetriedMeanwhile(CleanupStore):
+    class RetriedMeanwhile(FirestoreCleanupScans):
         def _delete_all(self, snapshots: list[Any]) -> int:
             # The learner retries it between the sweep's read and its delete.
             db.collection(JOBS).document("failed-old").update({"status": "pending"})
             return super()._delete_all(snapshots)
 
-    report = service(db, InMemoryTaskQueue(), store=RetriedMeanwhile(db)).retention()
-    assert report.deletedFailed == 0
+    report = service(db, InMemoryTaskQueue(), scans=RetriedMeanwhile(db)).retention()
+    assert report.deleted_failed == 0
     assert db.collection(JOBS).document("failed-old").get().to_dict()["status"] == "pending"
 
 
@@ -166,7 +177,7 @@ def test_expired_rate_windows_and_idempotency_records_are_swept(db: Any) -> None
     for collection in (RATE_WINDOWS, IDEMPOTENCY_KEYS):
         db.collection(collection).document("old").set({"expireAt": NOW - timedelta(seconds=1)})
         db.collection(collection).document("live").set({"expireAt": NOW + timedelta(hours=1)})
-    assert service(db, InMemoryTaskQueue()).retention().expiredLimitDocuments == 2
+    assert service(db, InMemoryTaskQueue()).retention().expired_limit_documents == 2
     for collection in (RATE_WINDOWS, IDEMPOTENCY_KEYS):
         assert {s.id for s in db.collection(collection).stream()} == {"live"}
 
@@ -204,7 +215,7 @@ def test_expired_lease_on_the_last_attempt_fails_with_worker_lost(db: Any) -> No
     set_counter(db, "alice", 1)
     queue = InMemoryTaskQueue()
     report = service(db, queue).recovery()
-    assert report.failedWorkerLost == ["lost"]
+    assert report.failed_worker_lost == ["lost"]
     assert queue.tasks == {}
     doc = db.collection(JOBS).document("lost").get().to_dict()
     assert (doc["status"], doc["errorCode"], doc["retryable"]) == ("failed", "WORKER_LOST", True)
@@ -218,7 +229,7 @@ def test_live_leases_and_recent_pending_jobs_are_left_alone(db: Any) -> None:
     set_counter(db, "alice", 2)
     queue = InMemoryTaskQueue()
     report = service(db, queue).recovery()
-    assert (report.requeued, report.failedWorkerLost, report.pendingRequeued) == ([], [], [])
+    assert (report.requeued, report.failed_worker_lost, report.pending_requeued) == ([], [], [])
     assert queue.attempts == 0
 
 
@@ -226,11 +237,11 @@ def test_a_pending_job_whose_task_was_lost_is_queued_again_under_the_same_name(d
     seed_job(db, "stranded", "pending", run=2, enqueuedAt=NOW - timedelta(hours=2))
     set_counter(db, "alice", 1)
     queue = InMemoryTaskQueue()
-    assert service(db, queue).recovery().pendingRequeued == ["stranded"]
+    assert service(db, queue).recovery().pending_requeued == ["stranded"]
     assert queue.tasks == {"stranded-run2": "stranded"}
     # A second sweep (or a task that still exists) hits the same name: nothing new runs, and
     # the report does not claim a re-enqueue.
-    assert service(db, queue).recovery().pendingRequeued == []
+    assert service(db, queue).recovery().pending_requeued == []
     assert queue.tasks == {"stranded-run2": "stranded"}
     assert queue.attempts == 2
 
@@ -243,7 +254,7 @@ def test_counter_drift_is_repaired_and_reported(db: Any) -> None:
     set_counter(db, "bob", -1)
     set_counter(db, "carol", 0)
     report = service(db, InMemoryTaskQueue()).recovery()
-    repaired = {r["user_id"]: (r["recorded"], r["actual"]) for r in report.countersRepaired}
+    repaired = {r["user_id"]: (r["recorded"], r["actual"]) for r in report.counters_repaired}
     assert repaired == {"alice": (5, 2), "bob": (-1, 0)}
     assert (counter(db, "alice"), counter(db, "bob"), counter(db, "carol")) == (2, 0, 0)
 

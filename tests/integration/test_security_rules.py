@@ -44,13 +44,14 @@ from typing import Any
 
 import httpx
 import pytest
-from qgen.adapters.firestore_store import (
+from qgen.adapters.firestore.names import (
     ACTIVE_COUNTERS,
     IDEMPOTENCY_KEYS,
     JOBS,
     RATE_WINDOWS,
 )
-from qgen.domain.jobs import new_pending_job
+from qgen.adapters.firestore.documents import document
+from qgen.domain.transitions import admit
 from qgen.domain.limits import (
     RateScope,
     idempotency_document_id,
@@ -79,13 +80,13 @@ DOCS_ROOT = f"projects/{PROJECT_ID}/databases/(default)/documents"
 
 
 def _job(user_id: str, prompt: str, minutes_ago: int) -> dict[str, Any]:
-    job = new_pending_job(
+    job = admit(
         user_id=user_id,
         prompt=prompt,
-        created_at=NOW - timedelta(minutes=minutes_ago),
+        now=NOW - timedelta(minutes=minutes_ago),
         ip_address="203.0.113.7",
     )
-    return job.to_document()
+    return document(job)
 
 
 def _question(user_id: str, job_id: str, text: str) -> dict[str, Any]:

@@ -11,17 +11,18 @@ from typing import Any
 import pytest
 from google.cloud.firestore import FieldFilter
 from qgen.adapters.clock import utc_now
-from qgen.adapters.firestore_store import ACTIVE_COUNTERS, JOBS
+from qgen.adapters.firestore.names import ACTIVE_COUNTERS, JOBS, QUESTIONS
 from qgen.adapters.gemini import GeminiModel
-from qgen.adapters.worker_store import QUESTIONS, WorkerStore, question_id
 from qgen.config import Settings
+from qgen.domain.jobs import question_id
 from qgen.domain.questions import normalise_question_text
 from qgen.services.jobs import CreateRequest, JobService
 from qgen.services.worker import DeliveryResult, WorkerService
 
 from dev.model_server.client import AdminClient
 from tests.conftest import PROJECT_ID
-from tests.fakes import InMemoryTaskQueue
+from tests.support.backends import FirestoreBackend
+from tests.support.fakes import InMemoryTaskQueue
 
 pytestmark = pytest.mark.integration
 
@@ -32,21 +33,26 @@ def settings(**overrides: Any) -> Settings:
 
 def make_worker(db: Any, model_url: str, **overrides: Any) -> WorkerService:
     s = settings(**{"progress_write_interval_seconds": 0.2, **overrides})
-    store = WorkerStore(db, lease_seconds=s.lease_seconds)
+    backend = FirestoreBackend(db)
     model = GeminiModel(
         api_key="",
         base_url=model_url,
         model=s.gemini_model,
         timeout_seconds=s.model_timeout_seconds,
     )
-    return WorkerService(store=store, model=model, settings=s, clock=utc_now)
+    return WorkerService(
+        uow=backend.uow, reader=backend.reader, model=model, settings=s, clock=utc_now
+    )
 
 
 def jobs_service(db: Any) -> JobService:
-    from qgen.adapters.firestore_store import FirestoreStore
+    return jobs_service_with(db, InMemoryTaskQueue())
 
+
+def jobs_service_with(db: Any, queue: InMemoryTaskQueue) -> JobService:
+    backend = FirestoreBackend(db)
     return JobService(
-        store=FirestoreStore(db), queue=InMemoryTaskQueue(), settings=settings(), clock=utc_now
+        uow=backend.uow, reader=backend.reader, queue=queue, settings=settings(), clock=utc_now
     )
 
 
@@ -342,9 +348,8 @@ def test_learner_retry_reruns_a_failed_retryable_job_as_a_new_run(
     make_worker(db, model_server_url, max_attempts=1).process(job_id)
     assert job(db, job_id)["status"] == "failed"
     queue = InMemoryTaskQueue()
-    from qgen.adapters.firestore_store import FirestoreStore
 
-    service = JobService(store=FirestoreStore(db), queue=queue, settings=settings(), clock=utc_now)
+    service = jobs_service_with(db, queue)
     retried = service.retry("alice", job_id, "203.0.113.1")
     assert retried.job.status.value == "pending"
     assert retried.job.run == 1

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,8 @@ import hcl2
 import pytest
 from hcl2 import SerializationOptions
 from pydantic import AliasChoices
+from qgen.adapters.firestore import queries as query_specs
+from qgen.adapters.firestore.queries import ALL_QUERIES, QuerySpec
 from qgen.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,13 +58,109 @@ def _tf() -> dict[str, list[Any]]:
     return merged
 
 
-def _resources(kind: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+def _declarations(kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(name, address, body) of every `kind` resource. A resource whose for_each is a map or a
+    toset([...]) written in the resource itself stands for its instances: one per key, named by
+    the key, addressed as name["key"], with each.key and each.value substituted and its dynamic
+    blocks written out. A for_each over a local (the schedules, the indexes) is kept as the one
+    declaration it is."""
     for block in _tf().get("resource", []):
         for name, body in block.get(kind, {}).items():
-            assert name not in found, f"{kind}.{name} declared twice"
-            found[name] = body
+            instances = _literal_for_each(body.get("for_each"))
+            if instances is None:
+                yield name, name, body
+                continue
+            rest = {k: v for k, v in body.items() if k != "for_each"}
+            for key, value in instances.items():
+                yield key, f'{name}["{key}"]', _write_out_dynamic(_bind(rest, "each", key, value))
+
+
+def _resources(kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, _, body in _declarations(kind):
+        assert name not in found, f"{kind}.{name} declared twice"
+        found[name] = body
     return found
+
+
+def _literal_for_each(value: Any) -> dict[str, Any] | None:
+    """The keys and values of a for_each written as a map or toset(["a", ...]), else None."""
+    if isinstance(value, dict):
+        return value
+    match = re.fullmatch(r"\$\{toset\((\[[^\[\]]*\])\)\}", str(value))
+    return {key: key for key in json.loads(match.group(1))} if match else None
+
+
+def _bind(node: Any, name: str, key: Any, value: Any) -> Any:
+    """`node` with the iterator `name` (each, or a dynamic block's) set to `key` and `value`:
+    a value that is exactly name.key or name.value[.attribute] becomes what it refers to; inside
+    a longer expression the reference becomes that value's expression."""
+    if isinstance(node, dict):
+        return {k: _bind(v, name, key, value) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_bind(v, name, key, value) for v in node]
+    if not (isinstance(node, str) and "${" in node):
+        return node
+    reference = re.compile(rf"(?<![\w.]){name}\.(key|value)((?:\.\w+)*)(?![\w(])")
+
+    def lookup(match: re.Match[str]) -> Any:
+        if match.group(1) == "key":
+            return key
+        found = value
+        for attribute in match.group(2).split(".")[1:]:
+            found = found[attribute]
+        return found
+
+    def as_expression(match: re.Match[str]) -> str:
+        found = lookup(match)
+        if (inner := _interpolation(found)) is not None:
+            return inner
+        if isinstance(found, bool):
+            return str(found).lower()
+        if isinstance(found, str | int | float):
+            return json.dumps(found)
+        raise AssertionError(f"cannot write {found!r} into {node!r}")
+
+    def interpolation(piece: str, whole: bool) -> Any:
+        expression = piece[2:-1]
+        if match := reference.fullmatch(expression.strip()):
+            found = lookup(match)
+            # A template keeps the text of a literal: "qgen-${each.key}" -> "qgen-api".
+            return found if whole or _interpolation(found) is not None else str(found)
+        return "${" + reference.sub(as_expression, expression) + "}"
+
+    if _interpolation(node) is not None:
+        return interpolation(node, whole=True)
+    pieces = re.split(r"(\$\{[^{}]*\})", node)
+    return "".join(interpolation(p, whole=False) if p.startswith("${") else p for p in pieces)
+
+
+def _write_out_dynamic(node: Any) -> Any:
+    """`node` with each dynamic block over a literal map or list written out as its blocks."""
+    if isinstance(node, list):
+        return [_write_out_dynamic(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _write_out_dynamic(v) for k, v in node.items() if k != "dynamic"}
+    kept = []
+    for block in node.get("dynamic", []):
+        for name, spec in block.items():
+            items = spec["for_each"]
+            if isinstance(items, dict):
+                pairs = list(items.items())
+            elif isinstance(items, list):
+                pairs = list(enumerate(items))
+            else:
+                kept.append({name: spec})
+                continue
+            (content,) = spec["content"]
+            iterator = spec.get("iterator", name)
+            out.setdefault(name, []).extend(
+                _write_out_dynamic(_bind(content, iterator, k, v)) for k, v in pairs
+            )
+    if kept:
+        out["dynamic"] = kept
+    return out
 
 
 def _locals() -> dict[str, Any]:
@@ -122,9 +221,9 @@ def _resolve(value: Any) -> Any:
         return _variables()[match.group(1)].get("default", None)
     if match := re.fullmatch(r"local\.(\w+)", expression):
         return _resolve(_locals()[match.group(1)])
-    if match := re.fullmatch(r"(google_\w+)\.(\w+)\.(\w+)", expression):
-        kind, name, attribute = match.groups()
-        body = _resources(kind)[name]
+    if match := re.fullmatch(r'(google_\w+)\.(\w+)(?:\["(\w+)"\])?\.(\w+)', expression):
+        kind, name, key, attribute = match.groups()
+        body = _resources(kind)[key or name]
         return _resolve(body[attribute]) if attribute in body else None
     return None
 
@@ -138,9 +237,10 @@ def _functions() -> dict[str, dict[str, Any]]:
 
 
 def _function_resource_name(entry_point: str) -> str:
-    for name, body in _resources(FUNCTION_TYPE).items():
+    """How the Terraform refers to the function running `entry_point` (name or name["key"])."""
+    for _, address, body in _declarations(FUNCTION_TYPE):
         if _block(body, "build_config")["entry_point"] == entry_point:
-            return name
+            return address
     raise AssertionError(f"no function runs {entry_point}")
 
 
@@ -171,9 +271,10 @@ def _seconds(duration: Any) -> int:
 
 
 def _refers_to(expression: Any, kind: str) -> str | None:
-    """The name of the `kind` resource an expression refers to, if any."""
-    match = re.search(rf"{kind}\.(\w+)\.", str(expression))
-    return match.group(1) if match else None
+    """The name of the `kind` resource an expression refers to (the key of an instance,
+    name["key"]), if any."""
+    match = re.search(rf'{kind}\.(\w+)(?:\["(\w+)"\])?\.', str(expression))
+    return (match.group(2) or match.group(1)) if match else None
 
 
 def _members(grant: dict[str, Any]) -> set[str]:
@@ -638,7 +739,7 @@ def test_terraform_reads_indexes_ttl_and_rules_from_the_root_files() -> None:
 
 
 def test_ttl_policies_cover_the_expiring_collections() -> None:
-    from qgen.adapters.firestore_store import IDEMPOTENCY_KEYS, RATE_WINDOWS
+    from qgen.adapters.firestore.names import IDEMPOTENCY_KEYS, RATE_WINDOWS
 
     overrides = json.loads(INDEXES_FILE.read_text()).get("fieldOverrides", [])
     ttl = {(o["collectionGroup"], o["fieldPath"]) for o in overrides if o.get("ttl")}
@@ -700,232 +801,53 @@ class Query:
         return directions in (wanted_directions, [flip[d] for d in wanted_directions])
 
 
-def _module_constants(root: Path) -> dict[str, str | None]:
-    """Module-level NAME = "text" assignments across the package (None when ambiguous)."""
-    found: dict[str, set[str]] = {}
-    for path in root.rglob("*.py"):
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target, value = node.targets[0], node.value
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                target, value = node.target, node.value
-            else:
-                continue
-            text = value.value if isinstance(value, ast.Constant) else None
-            if isinstance(target, ast.Name) and isinstance(text, str):
-                found.setdefault(target.id, set()).add(text)
-    return {
-        name: next(iter(values)) if len(values) == 1 else None for name, values in found.items()
-    }
+def _query_of(name: str, spec: QuerySpec) -> Query:
+    direction = "DESCENDING" if spec.descending else "ASCENDING"
+    orders = () if spec.order_by is None else ((spec.order_by, direction),)
+    ranges = (spec.order_by,) if spec.compare is not None and spec.order_by else ()
+    equalities = frozenset(field for field, _ in spec.equals)
+    return Query(name, spec.collection, "COLLECTION", equalities, frozenset(), ranges, orders)
 
 
-def _text(node: ast.AST | None, constants: dict[str, str | None]) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Name):
-        return constants.get(node.id)
-    if isinstance(node, ast.Attribute):
-        return constants.get(node.attr)
-    return None
-
-
-def _unroll(node: ast.expr) -> tuple[ast.expr, list[tuple[str, ast.Call]]]:
-    """`a.b(x).c(y)` -> (a, [("b", call), ("c", call)])."""
-    steps = []
-    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        steps.append((node.func.attr, node))
-        node = node.func.value
-    steps.reverse()
-    return node, steps
-
-
-def _filter(call: ast.Call, where: str, constants: dict[str, str | None]) -> tuple[str, str]:
-    keywords = {k.arg: k.value for k in call.keywords}
-    if "filter" in keywords:
-        inner = keywords["filter"]
-        name = ast.unparse(inner.func) if isinstance(inner, ast.Call) else ""
-        if not name.endswith("FieldFilter"):
-            raise AssertionError(
-                f"{where}: unsupported filter {ast.unparse(inner)}; extend the scan"
-            )
-        assert isinstance(inner, ast.Call)
-        field_node, op_node = [*inner.args, None, None][:2]
-    elif call.args:
-        field_node, op_node = [*call.args, None, None][:2]
-    else:
-        field_node, op_node = keywords.get("field_path"), keywords.get("op_string")
-    field, op = _text(field_node, constants), _text(op_node, constants)
-    if field is None or op is None:
-        raise AssertionError(f"{where}: cannot read the filter {ast.unparse(call)}")
-    return field, op
-
-
-def _query(
-    steps: list[tuple[str, ast.Call]], where: str, constants: dict[str, str | None]
-) -> Query:
-    collection, scope = None, "COLLECTION"
-    equalities: set[str] = set()
-    contains: set[str] = set()
-    ranges: list[str] = []
-    orders: list[tuple[str, str]] = []
-    for method, call in steps:
-        if method in ("collection", "collection_group"):
-            collection = _text(call.args[0], constants) if call.args else None
-            scope = "COLLECTION" if method == "collection" else "COLLECTION_GROUP"
-        elif method == "where":
-            field, op = _filter(call, where, constants)
-            if op in _EQUALITY:
-                equalities.add(field)
-            elif op in _CONTAINS:
-                contains.add(field)
-            elif op in _RANGE:
-                if field not in ranges:
-                    ranges.append(field)
-            else:
-                raise AssertionError(f"{where}: unknown operator {op!r}")
-        elif method == "order_by":
-            field = _text(call.args[0] if call.args else None, constants)
-            assert field, f"{where}: cannot read {ast.unparse(call)}"
-            direction_node = next((k.value for k in call.keywords if k.arg == "direction"), None)
-            direction = "ASCENDING"
-            if direction_node is not None and "DESC" in ast.unparse(direction_node).upper():
-                direction = "DESCENDING"
-            orders.append((field, direction))
-    return Query(
-        where,
-        collection,
-        scope,
-        frozenset(equalities),
-        frozenset(contains),
-        tuple(ranges),
-        tuple(orders),
-    )
-
-
-def find_queries(source: str, filename: str, constants: dict[str, str | None]) -> list[Query]:
-    """The where/order_by chains of each function, following `q = ...; q = q.where(...)`."""
-    queries = []
-    tree = ast.parse(source)
-    for function in ast.walk(tree):
-        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+def test_every_query_is_declared_as_data() -> None:
+    """Queries are built only from the specs in queries.py, so the index check sees them all."""
+    declared = {v for v in vars(query_specs).values() if isinstance(v, QuerySpec)}
+    assert set(ALL_QUERIES.values()) == declared
+    for path in QGEN.rglob("*.py"):
+        if path.name == "queries.py":
             continue
-        calls = [n for n in ast.walk(function) if isinstance(n, ast.Call)]
-        inner = {
-            id(c.func.value)
-            for c in calls
-            if isinstance(c.func, ast.Attribute) and isinstance(c.func.value, ast.Call)
-        }
-        outermost = sorted(
-            (c for c in calls if id(c) not in inner and isinstance(c.func, ast.Attribute)),
-            key=lambda c: (c.lineno, c.col_offset),
-        )
-        bound: dict[int, str] = {}  # id(call) -> the variable it is assigned to
-        for node in ast.walk(function):
-            target = None
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-            elif isinstance(node, ast.AnnAssign):
-                target = node.target
-            value = getattr(node, "value", None)
-            if isinstance(target, ast.Name) and isinstance(value, ast.Call):
-                bound[id(value)] = target.id
-        chains: dict[int, list[tuple[str, ast.Call]]] = {}
-        bindings: dict[str, list[tuple[int, int]]] = {}  # name -> [(line, id(call))]
-        prefixes: set[int] = set()
-        for call in outermost:
-            root, steps = _unroll(call)
-            if isinstance(root, ast.Name):
-                earlier = [b for b in bindings.get(root.id, []) if b[0] < call.lineno]
-                if earlier:
-                    _, previous = max(earlier)
-                    prefixes.add(previous)
-                    steps = chains[previous] + steps
-            chains[id(call)] = steps
-            if id(call) in bound:
-                bindings.setdefault(bound[id(call)], []).append((call.lineno, id(call)))
-        for call in outermost:
-            steps = chains[id(call)]
-            if id(call) in prefixes or not any(m in ("where", "order_by") for m, _ in steps):
-                continue
-            queries.append(_query(steps, f"{filename}:{call.lineno}", constants))
-    return queries
+        source = path.read_text()
+        for builder in (".where(", ".order_by(", "FieldFilter("):
+            assert builder not in source, f"{path}: a query built outside queries.py"
 
 
-@cache
-def _code_queries() -> tuple[Query, ...]:
-    constants = _module_constants(QGEN)
-    found = []
-    for path in sorted(QGEN.rglob("*.py")):
-        found += find_queries(path.read_text(), str(path.relative_to(ROOT)), constants)
-    return tuple(found)
-
-
-def test_the_query_scan_reads_chains_and_steps() -> None:
-    source = """
-JOBS = "generationJobs"
-
-def stale(db, now):
-    query = db.collection(JOBS).where(filter=FieldFilter("status", "==", "pending"))
-    query = query.where(filter=FieldFilter("enqueuedAt", "<", now)).order_by("enqueuedAt")
-    return list(query.limit(10).stream())
-
-def mine(db, uid):
-    return (
-        db.collection("generationJobs")
-        .where(filter=firestore.FieldFilter("userId", "==", uid))
-        .order_by("createdAt", direction=firestore.Query.DESCENDING)
-    )
-
-def active(db, uid):
-    return db.collection(JOBS).where("userId", "==", uid).where("status", "in", ["a"]).count()
-"""
-    queries = find_queries(source, "sample.py", _module_constants_from(source))
-    by_line = {q.where: q for q in queries}
-    # A query is reported where it is complete: line 7 extends the chain of lines 5 and 6.
-    assert set(by_line) == {"sample.py:7", "sample.py:11", "sample.py:17"}
-    stale, mine, active = by_line["sample.py:7"], by_line["sample.py:11"], by_line["sample.py:17"]
-    assert stale.collection == "generationJobs"
-    assert stale.equalities == {"status"}
-    assert stale.ranges == ("enqueuedAt",)
-    assert stale.needs_composite_index()
+def test_the_spec_reading_sees_ranges_orders_and_equalities() -> None:
+    stale = _query_of("stale", QuerySpec("jobs", (("status", "pending"),), "enqueuedAt"))
+    assert (stale.equalities, stale.ranges) == ({"status"}, ("enqueuedAt",))
     index = {
-        "collectionGroup": "generationJobs",
+        "collectionGroup": "jobs",
         "fields": [
             {"fieldPath": "status", "order": "ASCENDING"},
             {"fieldPath": "enqueuedAt", "order": "ASCENDING"},
         ],
     }
+    assert stale.needs_composite_index()
     assert stale.served_by(index)
-    assert not mine.served_by(index)
+    mine = _query_of("mine", QuerySpec("jobs", (("userId", None),), "createdAt", None, True))
     assert mine.orders == (("createdAt", "DESCENDING"),)
     assert mine.needs_composite_index()
+    assert not mine.served_by(index)
+    active = _query_of("active", QuerySpec("jobs", (("userId", None), ("status", ())), None, None))
     assert not active.needs_composite_index()  # equalities only: single-field indexes merge
 
 
-def _module_constants_from(source: str) -> dict[str, str | None]:
-    return {
-        node.targets[0].id: node.value.value
-        for node in ast.parse(source).body
-        if isinstance(node, ast.Assign)
-        and isinstance(node.targets[0], ast.Name)
-        and isinstance(node.value, ast.Constant)
-    }
-
-
 def test_every_firestore_query_has_its_composite_index() -> None:
-    queries = _code_queries()
+    queries = [_query_of(name, spec) for name, spec in ALL_QUERIES.items()]
     needing = [q for q in queries if q.needs_composite_index()]
-    # The scan is not vacuous: GET /jobs (userId ==, createdAt desc) is among them.
-    assert any(
-        q.collection == "generationJobs" and q.orders == (("createdAt", "DESCENDING"),)
-        for q in needing
-    ), queries
+    # Not vacuous: GET /jobs (userId ==, createdAt desc) is among them.
+    assert any(q.orders == (("createdAt", "DESCENDING"),) for q in needing), queries
     indexes = json.loads(INDEXES_FILE.read_text())["indexes"]
-    missing = []
-    for query in needing:
-        assert query.collection, f"{query.where}: cannot tell which collection it reads"
-        if not any(query.served_by(index) for index in indexes):
-            missing.append(query)
+    missing = [q for q in needing if not any(q.served_by(index) for index in indexes)]
     assert not missing, "add to firestore.indexes.json:\n" + "\n".join(
         f"  {q.where}: {q.collection} equal {sorted(q.equalities)} ranges {list(q.ranges)} "
         f"order {list(q.orders)}"

@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from qgen.adapters.firestore.documents import document
+from qgen.domain.transitions import admit
 from qgen.domain.jobs import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -10,7 +12,6 @@ from qgen.domain.jobs import (
     Job,
     JobStatus,
     is_cancellable,
-    new_pending_job,
     slot_delta,
     task_id_for,
 )
@@ -71,8 +72,8 @@ def test_a_cancelled_job_can_never_be_completed_or_revived() -> None:
 
 def test_job_document_uses_the_camel_case_contract_and_omits_unset_fields() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    job = new_pending_job(user_id="u1", prompt="NATO alphabet", created_at=now, ip_address="::1")
-    doc = job.to_document()
+    job = admit(user_id="u1", prompt="NATO alphabet", now=now, ip_address="::1")
+    doc = document(job)
     assert doc == {
         "userId": "u1",
         "prompt": "NATO alphabet",

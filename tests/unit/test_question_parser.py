@@ -1,30 +1,37 @@
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import unicodedata
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import from_json
 from qgen.domain.questions import (
-    AcceptedItem,
-    ParsedItem,
     QuestionDraft,
     QuestionType,
-    RejectedItem,
     Rejection,
     RejectReason,
-    StreamFormatError,
-    StreamParser,
     normalise_question_text,
     validate_item,
+)
+from qgen.domain.stream_parser import (
+    AcceptedItem,
+    ParsedItem,
+    RejectedItem,
+    StreamFormatError,
+    StreamParser,
 )
 
 R = RejectReason
 Item = dict[str, object]
+# How a stream in a given wrapper ends: parsed (its one item accepted), or StreamFormatError.
+TOLERATED: AbstractContextManager[object] = contextlib.nullcontext()
+NOT_ONE_ARRAY: AbstractContextManager[object] = pytest.raises(StreamFormatError)
 
 
 def mc(
@@ -414,49 +421,42 @@ class TestDuplicates:
 
 class TestFormat:
     @pytest.mark.parametrize(
-        "text",
+        ("text", "outcome"),
         [
-            pytest.param("```json\n[ITEM]\n```\n", id="fenced"),
-            pytest.param("\n ```JSON \r\n[ITEM]```", id="fenced-crlf-upper"),
-            pytest.param("```\n[ITEM]\n```", id="fence-without-language"),
-            pytest.param("```json\n[ITEM]\n", id="fence-never-closed"),
-            pytest.param(" \r\n\t[ITEM] \n", id="whitespace"),
+            # Wrappers around the array that the parser looks through.
+            pytest.param("```json\n[ITEM]\n```\n", TOLERATED, id="fenced"),
+            pytest.param("\n ```JSON \r\n[ITEM]```", TOLERATED, id="fenced-crlf-upper"),
+            pytest.param("```\n[ITEM]\n```", TOLERATED, id="fence-without-language"),
+            pytest.param("```json\n[ITEM]\n", TOLERATED, id="fence-never-closed"),
+            pytest.param(" \r\n\t[ITEM] \n", TOLERATED, id="whitespace"),
+            # Anything else is not one JSON array.
+            pytest.param('{"questions": [ITEM]}', NOT_ONE_ARRAY, id="wrapped-in-object"),
+            pytest.param("Sure! Here are your questions: [ITEM]", NOT_ONE_ARRAY, id="prose"),
+            pytest.param("```python\n[ITEM]\n```", NOT_ONE_ARRAY, id="other-fence"),
+            pytest.param("```json\n```json\n[ITEM]", NOT_ONE_ARRAY, id="two-fences"),
+            pytest.param("\ufeff[ITEM]", NOT_ONE_ARRAY, id="bom"),
+            pytest.param("[ITEM] and more", NOT_ONE_ARRAY, id="text-after"),
+            pytest.param("[ITEM]\n```", NOT_ONE_ARRAY, id="closing-fence-without-opening"),
+            pytest.param("```json\n[ITEM]\n```\nmore", NOT_ONE_ARRAY, id="text-after-fence"),
+            pytest.param("[ITEM,]", NOT_ONE_ARRAY, id="trailing-comma"),
+            pytest.param("[,ITEM]", NOT_ONE_ARRAY, id="leading-comma"),
+            pytest.param("[ITEM ITEM]", NOT_ONE_ARRAY, id="missing-comma"),
+            pytest.param('[{"a": [1}]', NOT_ONE_ARRAY, id="mismatched-brackets"),
+            pytest.param('[{"a" 1}]', NOT_ONE_ARRAY, id="bad-json-in-item"),
+            pytest.param('[{"a": "line\nbreak"}]', NOT_ONE_ARRAY, id="raw-newline-in-string"),
+            pytest.param('[{"a": "\\ud83d"}]', NOT_ONE_ARRAY, id="lone-surrogate"),
+            pytest.param("[NaN]", NOT_ONE_ARRAY, id="nan"),
+            pytest.param("[tru]", NOT_ONE_ARRAY, id="bad-keyword"),
+            pytest.param("[ITEM]]", NOT_ONE_ARRAY, id="extra-bracket"),
         ],
     )
-    def test_tolerated_wrappers(self, text: str) -> None:
+    def test_one_json_array_alone_or_in_a_tolerated_wrapper(
+        self, text: str, outcome: AbstractContextManager[object]
+    ) -> None:
         text = text.replace("ITEM", json.dumps(tf()))
-        assert accepted(run([text])) == [draft_of(tf())]
-        assert accepted(run(list(text))) == [draft_of(tf())]
-
-    @pytest.mark.parametrize(
-        "text",
-        [
-            pytest.param('{"questions": [ITEM]}', id="wrapped-in-object"),
-            pytest.param("Sure! Here are your questions: [ITEM]", id="prose"),
-            pytest.param("```python\n[ITEM]\n```", id="other-fence"),
-            pytest.param("```json\n```json\n[ITEM]", id="two-fences"),
-            pytest.param("\ufeff[ITEM]", id="bom"),
-            pytest.param("[ITEM] and more", id="text-after"),
-            pytest.param("[ITEM]\n```", id="closing-fence-without-opening"),
-            pytest.param("```json\n[ITEM]\n```\nmore", id="text-after-fence"),
-            pytest.param("[ITEM,]", id="trailing-comma"),
-            pytest.param("[,ITEM]", id="leading-comma"),
-            pytest.param("[ITEM ITEM]", id="missing-comma"),
-            pytest.param('[{"a": [1}]', id="mismatched-brackets"),
-            pytest.param('[{"a" 1}]', id="bad-json-in-item"),
-            pytest.param('[{"a": "line\nbreak"}]', id="raw-newline-in-string"),
-            pytest.param('[{"a": "\\ud83d"}]', id="lone-surrogate"),
-            pytest.param("[NaN]", id="nan"),
-            pytest.param("[tru]", id="bad-keyword"),
-            pytest.param("[ITEM]]", id="extra-bracket"),
-        ],
-    )
-    def test_not_one_json_array(self, text: str) -> None:
-        text = text.replace("ITEM", json.dumps(tf()))
-        with pytest.raises(StreamFormatError):
-            run([text])
-        with pytest.raises(StreamFormatError):
-            run(list(text))
+        for chunks in ([text], list(text)):  # the whole text at once, then char by char
+            with outcome:
+                assert accepted(run(chunks)) == [draft_of(tf())]
 
     def test_reports_where_it_went_wrong(self) -> None:
         parser = StreamParser()

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fsrs import Rating, State
-from qgen.domain.cards import MAXIMUM_INTERVAL_DAYS, card_from_fields, new_card_fields, scheduler
+from qgen.domain.cards import MAXIMUM_INTERVAL_DAYS, CardState, scheduler
 from qgen.domain.failures import FailureCode, failure_for, is_final, scrub
 from qgen.domain.prompts import clamp_count, clarify_prompt, generation_prompt
 
@@ -12,7 +12,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def test_new_card_is_due_now_in_learning_with_zeroed_counters() -> None:
-    fields = new_card_fields(NOW)
+    fields = CardState.new(NOW).model_dump(by_alias=True)
     assert fields["due"] == NOW
     assert fields["state"] == int(State.Learning)
     assert fields["step"] == 0
@@ -24,7 +24,7 @@ def test_new_card_is_due_now_in_learning_with_zeroed_counters() -> None:
 
 
 def test_stored_card_round_trips_and_reviews_never_exceed_a_year() -> None:
-    card = card_from_fields(new_card_fields(NOW))
+    card = CardState.new(NOW).to_card()
     sched = scheduler()
     now = NOW
     for _ in range(30):

@@ -59,11 +59,14 @@ def slot_delta(current: JobStatus | None, target: JobStatus) -> int:
     """
     if current is None:
         return int(target in ACTIVE_STATUSES)
-    if current is target:
-        return 0
     if target not in _TRANSITIONS[current]:
         raise IllegalTransitionError(current, target)
     return int(target in ACTIVE_STATUSES) - int(current in ACTIVE_STATUSES)
+
+
+def counter_delta(before: JobStatus | None, after: JobStatus) -> int:
+    """How saving a job changes its owner's active-job count; 0 when the status stays."""
+    return 0 if before is after else slot_delta(before, after)
 
 
 def is_cancellable(status: JobStatus) -> bool:

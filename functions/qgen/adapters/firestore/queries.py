@@ -34,8 +34,10 @@ class QuerySpec:
         query = db.collection(self.collection)
         for field, value in self.equals:
             resolved = next(given) if value is None else value
-            operator = "in" if isinstance(resolved, list) else "=="
-            query = query.where(filter=FieldFilter(field, operator, resolved))
+            if isinstance(resolved, tuple):
+                query = query.where(filter=FieldFilter(field, "in", list(resolved)))
+            else:
+                query = query.where(filter=FieldFilter(field, "==", resolved))
         if self.order_by is None:
             return query
         if self.compare is not None:
@@ -44,7 +46,7 @@ class QuerySpec:
         return query.order_by(self.order_by, direction=direction)
 
 
-_ACTIVE = sorted(s.value for s in ACTIVE_STATUSES)
+_ACTIVE = tuple(sorted(s.value for s in ACTIVE_STATUSES))  # an `in` filter
 
 # A learner's recent jobs (GET /jobs and the clients' listeners).
 JOBS_OF_USER = QuerySpec(JOBS, (("userId", None),), "createdAt", compare=None, descending=True)

@@ -16,7 +16,7 @@ from google.cloud import firestore
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ...domain.errors import DomainError, ErrorCode
-from ...domain.jobs import Job, slot_delta
+from ...domain.jobs import Job, counter_delta
 from ...domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from ...domain.questions import SavedQuestion
 from ...services.ports import JobTransaction
@@ -82,13 +82,13 @@ class FirestoreTransaction:
 
     def add_job(self, job_id: str, job: Job) -> None:
         self._tx.create(self._ref(JOBS, job_id), document(job))
-        self._move_counter(job.user_id, slot_delta(None, job.status))
+        self._move_counter(job.user_id, counter_delta(None, job.status))
 
     def save_job(self, job_id: str, before: Job, after: Job) -> None:
         update = changes(before, after)
         if update:
             self._tx.update(self._ref(JOBS, job_id), update)
-        self._move_counter(after.user_id, slot_delta(before.status, after.status))
+        self._move_counter(after.user_id, counter_delta(before.status, after.status))
 
     def _move_counter(self, user_id: str, delta: int) -> None:
         if delta:

@@ -126,7 +126,9 @@ class FirestoreTransaction:
         )
 
     def put_question(self, question_id: str, question: SavedQuestion) -> None:
-        self._tx.set(self._ref(QUESTIONS, question_id), document(question))
+        # A new card's unset state (stability, difficulty, lastReview) is stored as null:
+        # review clients read the fields fsrs needs, present or not.
+        self._tx.set(self._ref(QUESTIONS, question_id), question.model_dump(by_alias=True))
 
     def set_active_counter(self, user_id: str, value: int) -> None:
         self._tx.set(

@@ -70,14 +70,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchmarks.create_jobs import (
+from benchmarks.environment import (
     code_version,
     cpu_model,
     firestore_emulator_version,
     load_average,
-    percentile,
 )
 from benchmarks.firestore_traffic import CountedClient, Rpc, RpcCounter
+from benchmarks.report import percentile
 from dev.model_server.client import AdminClient
 from dev.stack import (
     ROOT,

@@ -10,81 +10,28 @@ prints the saved questions with their FSRS due dates, and shuts everything down.
 from __future__ import annotations
 
 import os
-import threading
-from datetime import datetime
 from typing import Any
 
 import httpx
 import typer
 from google.cloud import firestore
+from qgen_cli.follow import FollowTimeoutError, follow_job, progress_bar
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dev.stack import Stack, StackConfig, StackError
 from dev.tokens import emulator_id_token
 
-TERMINAL = {"completed", "failed", "cancelled"}
 LEARNER = "demo-learner"
 console = Console()
 
 
-class JobWatcher:
-    """Holds the latest snapshot of one job document, pushed by a Firestore listener."""
-
-    def __init__(self, client: firestore.Client, job_id: str) -> None:
-        self.latest: dict[str, Any] = {}
-        self.changed = threading.Condition()
-        self._watch = client.collection("generationJobs").document(job_id).on_snapshot(self._on)
-
-    def _on(self, snapshots: list[Any], _changes: Any, _read_time: Any) -> None:
-        for snapshot in snapshots:
-            if snapshot.exists:
-                with self.changed:
-                    self.latest = snapshot.to_dict() or {}
-                    self.changed.notify_all()
-
-    def wait_for_change(self, timeout: float) -> dict[str, Any]:
-        with self.changed:
-            self.changed.wait(timeout)
-            return dict(self.latest)
-
-    def close(self) -> None:
-        self._watch.unsubscribe()
-
-
-def _describe(job: dict[str, Any]) -> str:
-    status = job.get("status", "pending")
-    if status == "processing":
-        return f"{job.get('phase') or 'starting'}…"
-    if status == "pending" and job.get("lastErrorCode"):
-        return f"retrying after {job['lastErrorCode']}…"
-    return str(status)
-
-
-def _follow(watcher: JobWatcher, timeout: float) -> dict[str, Any]:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[state]}"),
-        TimeElapsedColumn(),
-    )
-    deadline = datetime.now().timestamp() + timeout
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("questions", total=None, state="pending")
-        job: dict[str, Any] = {}
-        while datetime.now().timestamp() < deadline:
-            job = watcher.wait_for_change(timeout=1.0) or job
-            progress.update(
-                bar,
-                total=job.get("estimatedTotal"),
-                completed=job.get("questionsSaved", 0),
-                state=_describe(job),
-            )
-            if job.get("status") in TERMINAL:
-                return job
-    raise typer.Exit(f"the job did not finish within {timeout:.0f} s")
+def _follow(client: firestore.Client, submitted: dict[str, Any], timeout: float) -> dict[str, Any]:
+    try:
+        with progress_bar(console) as show:
+            return follow_job(client, submitted["jobId"], submitted, timeout, show)
+    except FollowTimeoutError:
+        raise SystemExit(f"the job did not finish within {timeout:.0f} s") from None
 
 
 def _print_questions(client: firestore.Client, job: dict[str, Any]) -> None:
@@ -115,7 +62,6 @@ def main(
     except StackError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    watcher: JobWatcher | None = None
     try:
         os.environ["FIRESTORE_EMULATOR_HOST"] = config.firestore_address
         client = firestore.Client(project=config.project_id)
@@ -130,10 +76,9 @@ def main(
             error = response.json().get("error", {})
             console.print(f"[red]{error.get('code')}[/red]: {error.get('message')}")
             raise typer.Exit(1)
-        job_id = response.json()["jobId"]
-        console.print(f"Submitted {prompt!r} as {LEARNER}: job {job_id}")
-        watcher = JobWatcher(client, job_id)
-        job = _follow(watcher, timeout)
+        submitted = response.json()
+        console.print(f"Submitted {prompt!r} as {LEARNER}: job {submitted['jobId']}")
+        job = _follow(client, submitted, timeout)
         if job["status"] != "completed":
             console.print(
                 f"[red]Job {job['status']}[/red]: {job.get('errorCode', '')} "
@@ -149,8 +94,6 @@ def main(
         if job["status"] != "completed":
             raise typer.Exit(1)
     finally:
-        if watcher is not None:
-            watcher.close()
         console.print("Stopping the local stack…")
         stack.stop()
 

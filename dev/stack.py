@@ -28,6 +28,8 @@ from pathlib import Path
 
 import typer
 
+from dev.foreground import StopRequest
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRESTORE_JAR = Path(
     "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
@@ -522,22 +524,16 @@ def up(
         typer.echo("Stack running in the background; stop it with `python -m dev.stack down`.")
         return
     typer.echo("Stack ready. Ctrl-C stops it.")
-    stopping = False
+    stop = StopRequest()
 
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def any_exited() -> bool:
+        exited = [m for m in stack.processes if m.process.poll() is not None]
+        for managed in exited:
+            typer.echo(f"{managed.name} exited; see {managed.log_path}", err=True)
+        return bool(exited)
 
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stopping:
-            for managed in stack.processes:
-                if managed.process.poll() is not None:
-                    typer.echo(f"{managed.name} exited; see {managed.log_path}", err=True)
-                    stopping = True
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        stop.wait(any_exited, interval=0.5)
     finally:
         typer.echo("Stopping…")
         stack.stop()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 
+from dev.foreground import StopRequest
 from dev.stack import Stack, StackConfig, StackError, http_reachable, stop_process_group
 
 WEB = Path(__file__).resolve().parent
@@ -71,25 +72,19 @@ def main(
         env=env,
         start_new_session=True,
     )
-    stopping = False
+    stop = StopRequest()
+    deadline = time.monotonic() + 30
 
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def exited() -> bool:
+        return vite.poll() is not None
 
-    signal.signal(signal.SIGTERM, _stop)
+    def serving() -> bool:
+        return exited() or time.monotonic() >= deadline or http_reachable(origin + "/")
+
     try:
-        deadline = time.monotonic() + 30
-        while (
-            not http_reachable(origin + "/") and vite.poll() is None and time.monotonic() < deadline
-        ):
-            time.sleep(0.1)
-        if vite.poll() is None:
+        if not stop.wait(serving, interval=0.1) and not exited():
             typer.echo(f"Web client on {origin}/ (sign in with any local user name). Ctrl-C stops.")
-        while not stopping and vite.poll() is None:
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+            stop.wait(exited, interval=0.2)
     finally:
         typer.echo("Stopping…")
         stop_process_group(vite.pid)
@@ -97,7 +92,7 @@ def main(
             vite.wait(timeout=5)
         if stack is not None:
             stack.stop()
-    if vite.returncode not in (0, None, -signal.SIGTERM, -signal.SIGKILL) and not stopping:
+    if vite.returncode not in (0, None, -signal.SIGTERM, -signal.SIGKILL) and not stop.requested:
         raise typer.Exit(1)
 
 

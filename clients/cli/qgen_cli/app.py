@@ -16,37 +16,36 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from google.api_core import exceptions as gexc
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from qgen_cli import config
 from qgen_cli.api import Api, ApiError
 from qgen_cli.auth import AuthError, TokenSource, sign_in_with_password
+from qgen_cli.follow import (
+    TERMINAL,
+    FollowTimeoutError,
+    Job,
+    describe,
+    follow_job,
+    progress_bar,
+    progress_text,
+    title,
+)
 
-if TYPE_CHECKING:
-    from qgen_cli.store import JobWatcher
-
-TERMINAL = {"completed", "failed", "cancelled"}
 STATUS_STYLE = {
     "pending": "yellow",
     "processing": "cyan",
     "completed": "green",
     "failed": "red",
     "cancelled": "magenta",
-}
-PHASE_TEXT = {
-    "clarifying": "understanding your request",
-    "generating": "generating questions",
-    "finalizing": "finishing up",
 }
 EXIT_INTERRUPTED = 130
 
@@ -136,102 +135,41 @@ def ago(value: Any) -> str:
     return ""
 
 
-def describe(job: dict[str, Any]) -> str:
-    status = job.get("status", "pending")
-    if status == "processing":
-        return PHASE_TEXT.get(job.get("phase") or "", "starting") + "…"
-    if status == "pending":
-        return "retrying…" if job.get("lastErrorCode") else "waiting to start"
-    return str(status)
-
-
-def progress_text(job: dict[str, Any]) -> str:
-    saved = job.get("questionsSaved", 0)
-    total = job.get("estimatedTotal")
-    return f"{saved}/{total}" if total else str(saved)
-
-
 def count(n: Any, word: str = "question") -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def title(job: dict[str, Any]) -> str:
-    return str(job.get("topic") or job.get("prompt") or "")
 
 
 # ----- following a job ---------------------------------------------------------------------
 
 
-def _follow_loop(
-    watcher: JobWatcher,
-    job: dict[str, Any],
-    deadline: float,
-    show: Callable[[dict[str, Any]], None],
-) -> dict[str, Any]:
-    seen = 0
-    show(job)
-    while job.get("status") not in TERMINAL:
-        if time.monotonic() > deadline:
-            fail("TIMEOUT", "the job is still running; follow it again with `qgen watch`")
-        seen, latest = watcher.wait(seen, timeout=0.5)
-        if latest:
-            job = latest
-            show(job)
-    return job
+def state_lines(job_id: str) -> Callable[[Job], None]:
+    """For output that is not a terminal (a pipe, a log): one line per change of state."""
+    last: list[str] = []
+
+    def show(job: Job) -> None:
+        state = describe(job)
+        if job.get("status") not in TERMINAL:
+            state = f"{job.get('status')} {state}"
+        line = f"{state} {progress_text(job)}"
+        if not last or last[-1] != line:
+            last.append(line)
+            console.print(f"{job_id}  {line}")
+
+    return show
 
 
-def follow(session: Session, job_id: str, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+def follow(session: Session, job_id: str, job: Job, timeout: float) -> Job:
     """Live progress from a Firestore listener until the job ends; Ctrl-C offers to cancel."""
-    from qgen_cli.store import JobWatcher
-
-    watcher = JobWatcher(session.db, job_id)
-    deadline = time.monotonic() + timeout
+    db = session.db
     try:
-        if console.is_terminal:
-            columns = (
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[state]}"),
-                TimeElapsedColumn(),
-            )
-            with Progress(*columns, console=console) as progress:
-                bar = progress.add_task(title(job)[:40], total=None, state="")
-
-                def show(j: dict[str, Any]) -> None:
-                    progress.update(
-                        bar,
-                        description=title(j)[:40],
-                        total=j.get("estimatedTotal"),
-                        completed=j.get("questionsSaved", 0),
-                        state=describe(j),
-                    )
-
-                try:
-                    return _follow_loop(watcher, job, deadline, show)
-                except KeyboardInterrupt:
-                    progress.stop()
-                    offer_cancel(session, job_id)
-        else:
-            # Not a terminal (a pipe, a log): one line per change of state.
-            last: list[str] = []
-
-            def show(j: dict[str, Any]) -> None:
-                state = describe(j)
-                if j.get("status") not in TERMINAL:
-                    state = f"{j.get('status')} {state}"
-                line = f"{state} {progress_text(j)}"
-                if not last or last[-1] != line:
-                    last.append(line)
-                    console.print(f"{job_id}  {line}")
-
-            try:
-                return _follow_loop(watcher, job, deadline, show)
-            except KeyboardInterrupt:
-                offer_cancel(session, job_id)
-    finally:
-        watcher.close()
-    raise AssertionError("unreachable")
+        if not console.is_terminal:
+            return follow_job(db, job_id, job, timeout, state_lines(job_id))
+        with progress_bar(console) as show:
+            return follow_job(db, job_id, job, timeout, show)
+    except FollowTimeoutError:
+        fail("TIMEOUT", "the job is still running; follow it again with `qgen watch`")
+    except KeyboardInterrupt:
+        offer_cancel(session, job_id)
 
 
 def offer_cancel(session: Session, job_id: str) -> NoReturn:
@@ -254,7 +192,7 @@ def offer_cancel(session: Session, job_id: str) -> NoReturn:
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def report(job_id: str, job: dict[str, Any]) -> None:
+def report(job_id: str, job: Job) -> None:
     saved = job.get("questionsSaved", 0)
     status = job.get("status")
     if status == "completed":
@@ -278,6 +216,9 @@ def report(job_id: str, job: dict[str, Any]) -> None:
 
 
 # ----- commands ----------------------------------------------------------------------------
+
+# generate, watch and retry all follow a job: one declaration keeps their --timeout alike.
+FOLLOW_TIMEOUT = typer.Option(600, help="Seconds to follow the job.")
 
 
 @app.command()
@@ -353,7 +294,7 @@ def whoami() -> None:
 def generate(
     prompt: str = typer.Argument(..., help="What you want to learn, e.g. 'NATO alphabet'."),
     wait: bool = typer.Option(True, help="Follow the job until it ends (--no-wait: submit only)."),
-    timeout: float = typer.Option(600, help="Seconds to follow the job."),
+    timeout: float = FOLLOW_TIMEOUT,
 ) -> None:
     """Submit a prompt, then show live progress until the questions are ready."""
     session = Session()
@@ -370,7 +311,7 @@ def generate(
 @handled
 def watch(
     job_id: str = typer.Argument(..., metavar="JOB"),
-    timeout: float = typer.Option(600, help="Seconds to follow the job."),
+    timeout: float = FOLLOW_TIMEOUT,
 ) -> None:
     """Follow one job live until it ends (Ctrl-C offers to cancel it)."""
     session = Session()
@@ -426,7 +367,7 @@ def cancel(job_id: str = typer.Argument(..., metavar="JOB")) -> None:
 def retry(
     job_id: str = typer.Argument(..., metavar="JOB"),
     wait: bool = typer.Option(False, help="Follow the job after queueing it again."),
-    timeout: float = typer.Option(600, help="Seconds to follow the job."),
+    timeout: float = FOLLOW_TIMEOUT,
 ) -> None:
     """Run a job that failed with a retryable error again."""
     session = Session()

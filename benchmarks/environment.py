@@ -1,0 +1,97 @@
+"""What a figure was measured on: the machine, the code and the emulators.
+
+Every benchmark prints these next to its figures, so that a run can be repeated and compared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+from hashlib import sha256
+from pathlib import Path
+
+from dev.stack import ROOT
+
+FIRESTORE_SNAPSHOT = Path(
+    "/usr/lib/google-cloud-sdk/.install/cloud-firestore-emulator.snapshot.json"
+)
+TASKS_PYTHON = ROOT / ".venv-tasks" / "bin" / "python"
+UNKNOWN = "unknown"
+
+
+def _git(*args: str) -> bytes:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, timeout=20, check=True
+    ).stdout
+
+
+def code_version() -> str:
+    """The commit under test, and whether functions/ differs from it (a digest of the diff)."""
+    try:
+        head = _git("rev-parse", "--short", "HEAD").decode().strip()
+        diff = _git("diff", "HEAD", "--", "functions")
+        untracked = _git("ls-files", "--others", "--exclude-standard", "-z", "--", "functions")
+        for name in sorted(filter(None, untracked.split(b"\0"))):
+            diff += b"\0untracked " + name + b"\0" + (ROOT / name.decode()).read_bytes()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout?)"
+    if not diff:
+        return f"commit {head}, functions/ unmodified"
+    digest = sha256(diff).hexdigest()[:12]
+    return f"commit {head} + uncommitted changes in functions/ (diff sha256 {digest})"
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or UNKNOWN
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return UNKNOWN
+
+
+def firestore_emulator_version() -> str:
+    try:
+        snapshot = json.loads(FIRESTORE_SNAPSHOT.read_text())
+        for component in snapshot.get("components", []):
+            if component.get("id") == "cloud-firestore-emulator":
+                return str(component["version"]["version_string"])
+    except (OSError, ValueError, KeyError):
+        pass
+    return UNKNOWN
+
+
+def tasks_emulator_version() -> str:
+    script = "import importlib.metadata as m; print(m.version('gcloud-tasks-emulator'))"
+    try:
+        result = subprocess.run(
+            [str(TASKS_PYTHON), "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
+        return result.stdout.strip() or UNKNOWN
+    except (OSError, subprocess.SubprocessError):
+        return UNKNOWN
+
+
+def java_version() -> str:
+    """The version the Firestore emulator's JVM reports (its first quoted word)."""
+    try:
+        result = subprocess.run(
+            ["java", "-version"], capture_output=True, text=True, timeout=20, check=False
+        )
+        first = (result.stderr or result.stdout).splitlines()[0]
+        return first.split('"')[1] if '"' in first else first
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return UNKNOWN

@@ -62,7 +62,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 unit: venv
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q tests/unit tests/contract -m "not integration"
 
 integration: venv
 	$(PY) -m pytest -q tests/integration

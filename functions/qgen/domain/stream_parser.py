@@ -1,10 +1,8 @@
 """The model's streamed JSON array, cut into finished, validated questions as they arrive.
 
 The model streams one JSON array of question objects (docs/model-protocol.md) in pieces cut at
-arbitrary positions. `StreamParser` turns those pieces into finished, validated items as soon as
-each item is provably whole, so the worker can save questions while the model is still writing.
-
-Pure: no I/O, no clocks, no SDKs.
+arbitrary positions; `StreamParser` hands out each item as soon as it is provably whole, so the
+worker saves questions while the model is still writing. Pure: no I/O, no clocks, no SDKs.
 """
 
 from __future__ import annotations

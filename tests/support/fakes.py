@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from qgen.domain.failures import ModelError
-from qgen.domain.jobs import Job, JobStatus, StoredJob, Usage, slot_delta
+from qgen.domain.jobs import Job, JobStatus, StoredJob, Usage, counter_delta
 from qgen.domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from qgen.domain.prompts import ClarifiedIntent
 from qgen.domain.questions import SavedQuestion
@@ -81,11 +81,11 @@ class MemoryTransaction:
 
     def add_job(self, job_id: str, job: Job) -> None:
         self._write(lambda: self._state.jobs.__setitem__(job_id, job))
-        self._move_counter(job.user_id, slot_delta(None, job.status))
+        self._move_counter(job.user_id, counter_delta(None, job.status))
 
     def save_job(self, job_id: str, before: Job, after: Job) -> None:
         self._write(lambda: self._state.jobs.__setitem__(job_id, after))
-        self._move_counter(after.user_id, slot_delta(before.status, after.status))
+        self._move_counter(after.user_id, counter_delta(before.status, after.status))
 
     def _move_counter(self, user_id: str, delta: int) -> None:
         counters = self._state.counters

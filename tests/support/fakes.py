@@ -172,29 +172,24 @@ class MemoryStore:
             del self.state.idempotency[key]
         return len(expired)
 
+    def _before(self, status: JobStatus, field: str, bound: datetime) -> Iterator[StoredJob]:
+        """Jobs of ``status`` whose ``field`` is before ``bound``, oldest first."""
+
+        def value(job: Job) -> datetime | None:
+            moment: datetime | None = getattr(job, field)
+            return moment
+
+        def keep(job: Job) -> bool:
+            moment = value(job)
+            return job.status is status and moment is not None and moment < bound
+
+        return iter(self._jobs(keep, value))
+
     def expired_leases(self, now: datetime) -> Iterator[StoredJob]:
-        return iter(
-            self._jobs(
-                lambda j: (
-                    j.status is JobStatus.PROCESSING
-                    and j.lease_expires_at is not None
-                    and j.lease_expires_at < now
-                ),
-                lambda j: j.lease_expires_at,
-            )
-        )
+        return self._before(JobStatus.PROCESSING, "lease_expires_at", now)
 
     def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]:
-        return iter(
-            self._jobs(
-                lambda j: (
-                    j.status is JobStatus.PENDING
-                    and j.enqueued_at is not None
-                    and j.enqueued_at < enqueued_before
-                ),
-                lambda j: j.enqueued_at,
-            )
-        )
+        return self._before(JobStatus.PENDING, "enqueued_at", enqueued_before)
 
     def users_with_counters(self) -> Iterator[str]:
         return iter(sorted(self.state.counters))

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from qgen.config import Settings
 from qgen.domain import transitions
 from qgen.domain.jobs import Job, JobStatus
 from qgen.services.cleanup import CleanupMode, CleanupService
 
 from tests.support.fakes import FakeClock, InMemoryTaskQueue, MemoryStore
-
-
-@pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def queue() -> InMemoryTaskQueue:
-    return InMemoryTaskQueue()
 
 
 def cleanup(store: MemoryStore, queue: InMemoryTaskQueue, clock: FakeClock) -> CleanupService:

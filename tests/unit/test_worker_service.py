@@ -18,16 +18,6 @@ from tests.support.fakes import FakeClock, InMemoryTaskQueue, MemoryStore, Scrip
 from tests.support.questions import item, questions_stream, stream_pieces
 
 
-@pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 def settings(**overrides: Any) -> Settings:
     # interval 0: every finished question is committed as soon as the writer sees it.
     return Settings(project_id="t", progress_write_interval_seconds=0, **overrides)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..config import Settings
@@ -49,39 +49,31 @@ class Admission:
     replayed: bool
 
 
+@dataclass
 class JobService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWork,
-        reader: JobReader,
-        queue: TaskQueue,
-        settings: Settings,
-        clock: Clock,
-    ) -> None:
-        self._uow = uow
-        self._reader = reader
-        self._queue = queue
-        self._settings = settings
-        self._clock = clock
-        # Per-user serialisation inside one instance. Correctness never depends on it (the
-        # transaction enforces every limit); it spares a burst the aborted transactions.
-        self._admission_locks = StripedLocks()
+    uow: UnitOfWork
+    reader: JobReader
+    queue: TaskQueue
+    settings: Settings
+    clock: Clock
+    # Per-user serialisation inside one instance. Correctness never depends on it (the
+    # transaction enforces every limit); it spares a burst the aborted transactions.
+    _admission_locks: StripedLocks = field(default_factory=StripedLocks, init=False)
 
     # ----- create --------------------------------------------------------------------------
 
     def create(self, request: CreateRequest) -> Admission:
-        s = self._settings
+        s = self.settings
         prompt = normalise_prompt(
             request.prompt, min_length=s.min_prompt_length, max_length=s.max_prompt_length
         )
-        now = self._clock()
+        now = self.clock()
         claim = self._idempotency_claim(request, prompt, now)
         windows = self._windows(request.user_id, request.client_ip, now)
         job = transitions.admit(
             user_id=request.user_id, prompt=prompt, now=now, ip_address=request.client_ip
         )
-        job_id = self._uow.new_job_id()
+        job_id = self.uow.new_job_id()
 
         def admit(tx: JobTransaction) -> Admission:
             if claim is not None:
@@ -98,7 +90,7 @@ class JobService:
             return Admission(StoredJob(job_id, job), replayed=False)
 
         with self._admission_locks.hold(request.user_id):
-            admission = self._uow.run(admit)
+            admission = self.uow.run(admit)
         stored = admission.stored
         log.info(
             "job admitted" if not admission.replayed else "job request replayed",
@@ -111,7 +103,7 @@ class JobService:
         return Admission(stored, admission.replayed)
 
     def _windows(self, user_id: str, client_ip: str, now: datetime) -> list[RateWindow]:
-        s = self._settings
+        s = self.settings
         limits = (
             (RateScope.USER, user_id, s.user_rate_limit, s.user_rate_window_seconds),
             (RateScope.IP, client_ip, s.ip_rate_limit, s.ip_rate_window_seconds),
@@ -136,13 +128,13 @@ class JobService:
         return IdempotencyClaim(
             document_id=idempotency_document_id(request.user_id, key),
             fingerprint=request_fingerprint(prompt),
-            expires_at=now + timedelta(seconds=self._settings.idempotency_ttl_seconds),
+            expires_at=now + timedelta(seconds=self.settings.idempotency_ttl_seconds),
         )
 
     def _enqueue(self, stored: StoredJob, *, raise_on_failure: bool = True) -> StoredJob:
         """Hand the job's current run to the queue; if that fails, the job fails (retryable)."""
         try:
-            self._queue.enqueue(task_id_for(stored.job_id, stored.job.run), stored.job_id)
+            self.queue.enqueue(task_id_for(stored.job_id, stored.job.run), stored.job_id)
             return stored
         except QueueUnavailableError as exc:
             log.error(
@@ -167,7 +159,7 @@ class JobService:
         return failed or stored
 
     def _fail_unqueued(self, job_id: str) -> StoredJob | None:
-        now = self._clock()
+        now = self.clock()
 
         def fail(tx: JobTransaction) -> StoredJob | None:
             job = tx.get_job(job_id)
@@ -181,12 +173,12 @@ class JobService:
             tx.save_job(job_id, job, failed)
             return StoredJob(job_id, failed)
 
-        return self._uow.run(fail)
+        return self.uow.run(fail)
 
     # ----- read ----------------------------------------------------------------------------
 
     def list(self, user_id: str, limit: int | None) -> list[StoredJob]:
-        s = self._settings
+        s = self.settings
         size = s.list_default_limit if limit is None else limit
         if not 1 <= size <= s.list_max_limit:
             raise DomainError(
@@ -194,16 +186,16 @@ class JobService:
                 f"limit must be between 1 and {s.list_max_limit}.",
                 details={"field": "limit"},
             )
-        return self._reader.list_jobs(user_id, size)
+        return self.reader.list_jobs(user_id, size)
 
     def get(self, user_id: str, job_id: str) -> StoredJob:
-        stored = self._reader.get_job(job_id)
+        stored = self.reader.get_job(job_id)
         return StoredJob(job_id, transitions.owned(stored.job if stored else None, user_id))
 
     # ----- cancel / retry ------------------------------------------------------------------
 
     def cancel(self, user_id: str, job_id: str) -> StoredJob:
-        now = self._clock()
+        now = self.clock()
 
         def cancel(tx: JobTransaction) -> StoredJob:
             job = transitions.owned(tx.get_job(job_id), user_id)
@@ -211,7 +203,7 @@ class JobService:
             tx.save_job(job_id, job, cancelled)
             return StoredJob(job_id, cancelled)
 
-        stored = self._uow.run(cancel)
+        stored = self.uow.run(cancel)
         log.info(
             "job cancelled", extra={"jobId": job_id, "userId": user_id, "event": "job.cancelled"}
         )
@@ -219,20 +211,20 @@ class JobService:
 
     def retry(self, user_id: str, job_id: str, client_ip: str) -> StoredJob:
         """Re-run a failed, retryable job: same job, a new run (and task name), same limits."""
-        now = self._clock()
+        now = self.clock()
         windows = self._windows(user_id, client_ip, now)
 
         def retry(tx: JobTransaction) -> StoredJob:
             job = transitions.owned(tx.get_job(job_id), user_id)
             state = tx.read_quota(user_id, windows)
             retried = transitions.retry(job, now=now)
-            check_admission(state, max_active=self._settings.max_concurrent_per_user, now=now)
+            check_admission(state, max_active=self.settings.max_concurrent_per_user, now=now)
             tx.save_job(job_id, job, retried)
             tx.consume_quota(state)
             return StoredJob(job_id, retried)
 
         with self._admission_locks.hold(user_id):
-            stored = self._uow.run(retry)
+            stored = self.uow.run(retry)
         log.info(
             "job retried by its owner",
             extra={

@@ -72,21 +72,13 @@ class _Attempt:
         }
 
 
+@dataclass
 class WorkerService:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWork,
-        reader: JobReader,
-        model: Model,
-        settings: Settings,
-        clock: Clock,
-    ) -> None:
-        self._uow = uow
-        self._reader = reader
-        self._model = model
-        self._settings = settings
-        self._clock = clock
+    uow: UnitOfWork
+    reader: JobReader
+    model: Model
+    settings: Settings
+    clock: Clock
 
     def process(self, job_id: str) -> DeliveryResult:
         attempt = self._claim(job_id)
@@ -119,7 +111,7 @@ class WorkerService:
         return DeliveryResult(DeliveryOutcome.COMPLETED, job_id)
 
     def _claim(self, job_id: str) -> _Attempt | DeliveryResult:
-        s, now, token = self._settings, self._clock(), uuid.uuid4().hex
+        s, now, token = self.settings, self.clock(), uuid.uuid4().hex
 
         def claim(tx: JobTransaction) -> transitions.Claim:
             job = tx.get_job(job_id)
@@ -130,7 +122,7 @@ class WorkerService:
                 tx.save_job(job_id, job, decision.job)
             return decision
 
-        decision = self._uow.run(claim)
+        decision = self.uow.run(claim)
         if decision.lease is None or decision.job is None:
             # Missing, terminal, or another delivery holds a live lease: acknowledge, no rerun.
             log.info(
@@ -148,14 +140,14 @@ class WorkerService:
             },
         )
         writes = AttemptWrites(
-            self._uow, decision.lease, clock=self._clock, lease_seconds=s.lease_seconds
+            self.uow, decision.lease, clock=self.clock, lease_seconds=s.lease_seconds
         )
         return _Attempt(writes, decision.job, started=time.monotonic())
 
     def _run(self, attempt: _Attempt) -> None:
-        s, job = self._settings, attempt.job
+        s, job = self.settings, attempt.job
         if job.needs_plan:
-            intent, attempt.clarify_usage = self._model.clarify(job.prompt)
+            intent, attempt.clarify_usage = self.model.clarify(job.prompt)
             total = clamp_count(
                 intent.estimated_count,
                 minimum=s.min_questions_per_job,
@@ -165,18 +157,18 @@ class WorkerService:
             job = attempt.writes.plan(topic=topic, total=total)
         remaining = (job.estimated_total or 0) - job.questions_saved
         if remaining > 0:
-            stream = QuestionStream(self._model, attempt.writes, self._reader, settings=s)
+            stream = QuestionStream(self.model, attempt.writes, self.reader, settings=s)
             try:
                 stream.run(job, remaining)
             finally:
                 attempt.stream_usage = stream.usage
                 attempt.saved, attempt.rejected = stream.saved, stream.rejected
-        attempt.writes.complete(usage=attempt.usage, model=self._model.model)
+        attempt.writes.complete(usage=attempt.usage, model=self.model.model)
 
     def _fail(self, attempt: _Attempt, error: ModelError) -> DeliveryResult:
         failure = failure_for(error.code, error.detail)
         ended = attempt.writes.fail(
-            failure, usage=attempt.usage, max_attempts=self._settings.max_attempts
+            failure, usage=attempt.usage, max_attempts=self.settings.max_attempts
         )
         final = ended.status is JobStatus.FAILED
         log.warning(

@@ -18,12 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 from google.cloud import firestore
-from qgen.adapters.cleanup_store import CleanupStore
-from qgen.adapters.firestore_store import JOBS
+from qgen.adapters.firestore.cleanup import FirestoreCleanupScans
+from qgen.adapters.firestore.names import JOBS
+from qgen.adapters.firestore.unit_of_work import FirestoreUnitOfWork
 from qgen.config import Settings
 from qgen.services.cleanup import CleanupService
 
-from benchmarks.firestore_traffic import CountedClient, RpcCounter
+from benchmarks.firestore_traffic import CountedClient, Rpc, RpcCounter
 from dev.stack import STATE_DIR, firestore_emulator
 
 PROJECT = "demo-qgen-bench-cleanup"
@@ -31,7 +32,7 @@ NOW = datetime.now(UTC)
 
 
 class _NoQueue:
-    def enqueue(self, task_id: str, job_id: str) -> None:  # retention never enqueues
+    def enqueue(self, task_id: str, job_id: str) -> bool:  # retention never enqueues
         raise AssertionError("retention enqueued a task")
 
 
@@ -65,6 +66,23 @@ def _seed(client: firestore.Client, expired: int, kept: int) -> dict[str, int]:
     return dict(Counter(status for status, age in plan if age > timedelta(days=7)))
 
 
+def _print_operations(rpcs: list[Rpc]) -> None:
+    by_method = Counter(r.method for r in rpcs)
+    docs_read = sum(r.docs_found for r in rpcs)
+    deletes = sum(
+        1
+        for r in rpcs
+        if r.method == "BatchWrite"
+        for path, fields, _ in r.writes
+        if "<delete>" in fields
+    )
+    print("Firestore operations (counted at the gRPC channel):")
+    for method, count in sorted(by_method.items()):
+        print(f"  {method:<20} {count:>6} calls")
+    print(f"  documents read      {docs_read:>6}  (query results)")
+    print(f"  documents deleted   {deletes:>6}  (BatchWrite deletes with a precondition)")
+
+
 def main(
     expired: int = typer.Option(10_000, help="Expired jobs to seed (all must be deleted)."),
     kept: int = typer.Option(1_000, help="Recent jobs retention must keep."),
@@ -86,7 +104,10 @@ def main(
         client = CountedClient(project=PROJECT, counter=counter)
         settings = Settings(project_id=PROJECT, cleanup_page_size=page_size)
         service = CleanupService(
-            store=CleanupStore(client, page_size=page_size),
+            scans=FirestoreCleanupScans(client, page_size=page_size),
+            uow=FirestoreUnitOfWork(
+                client, transaction_max_attempts=settings.transaction_max_attempts
+            ),
             queue=_NoQueue(),
             settings=settings,
             clock=lambda: NOW,
@@ -96,26 +117,12 @@ def main(
         elapsed = time.perf_counter() - started
         remaining = sum(1 for _ in firestore.Client(project=PROJECT).collection(JOBS).stream())
 
-    rpcs = counter.rpcs
-    by_method = Counter(r.method for r in rpcs)
-    docs_read = sum(r.docs_found for r in rpcs)
-    deletes = sum(
-        1
-        for r in rpcs
-        if r.method == "BatchWrite"
-        for path, fields, _ in r.writes
-        if "<delete>" in fields
-    )
     print(f"\nDeleted {report.total} jobs in {elapsed:.2f} s ({report.total / elapsed:,.0f}/s):")
     print(
-        f"  completed {report.deletedCompleted}, failed {report.deletedFailed}, "
-        f"cancelled {report.deletedCancelled} (seeded expired: {seeded})"
+        f"  completed {report.deleted_completed}, failed {report.deleted_failed}, "
+        f"cancelled {report.deleted_cancelled} (seeded expired: {seeded})"
     )
-    print("Firestore operations (counted at the gRPC channel):")
-    for method, count in sorted(by_method.items()):
-        print(f"  {method:<20} {count:>6} calls")
-    print(f"  documents read      {docs_read:>6}  (query results)")
-    print(f"  documents deleted   {deletes:>6}  (BatchWrite deletes with a precondition)")
+    _print_operations(counter.rpcs)
     print(f"Jobs left: {remaining} (expected {kept})")
     ok = report.total == expired and remaining == kept
     print("Check:", "PASS" if ok else "FAIL", "- every expired job deleted once, recent kept")

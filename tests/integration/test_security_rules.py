@@ -44,20 +44,20 @@ from typing import Any
 
 import httpx
 import pytest
+from qgen.adapters.firestore.documents import document
 from qgen.adapters.firestore.names import (
     ACTIVE_COUNTERS,
     IDEMPOTENCY_KEYS,
     JOBS,
     RATE_WINDOWS,
 )
-from qgen.adapters.firestore.documents import document
-from qgen.domain.transitions import admit
 from qgen.domain.limits import (
     RateScope,
     idempotency_document_id,
     request_fingerprint,
     window_for,
 )
+from qgen.domain.transitions import admit
 
 from dev.stack import wipe_firestore
 from dev.tokens import emulator_id_token

@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import pytest
 from qgen.adapters.firestore.documents import document
-from qgen.domain.transitions import admit
 from qgen.domain.jobs import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -15,6 +14,7 @@ from qgen.domain.jobs import (
     slot_delta,
     task_id_for,
 )
+from qgen.domain.transitions import admit
 
 S = JobStatus
 

@@ -12,8 +12,9 @@ locals {
 
   # The deterministic URL of a 2nd gen function (its `url` attribute). The worker and the
   # cleanup need their own URL as the OIDC audience they verify, and a function cannot refer to
-  # its own attributes, so the URL is computed here; a postcondition on each function checks
-  # that the deployed `url` is exactly this.
+  # its own attributes, so the URL is computed here; a postcondition on each function (the api's
+  # too) checks that the deployed `url` is exactly this.
+  api_url     = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.api_function_name}"
   worker_url  = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.worker_function_name}"
   cleanup_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.cleanup_function_name}"
 
@@ -33,7 +34,7 @@ locals {
     TASKS_LOCATION        = google_cloud_tasks_queue.jobs.location
     TASKS_QUEUE           = google_cloud_tasks_queue.jobs.name
     WORKER_URL            = local.worker_url
-    TASKS_SERVICE_ACCOUNT = google_service_account.tasks.email
+    TASKS_SERVICE_ACCOUNT = google_service_account.account["tasks"].email
     MAX_ATTEMPTS          = tostring(var.max_attempts)
     LEASE_SECONDS         = tostring(var.lease_seconds)
   }
@@ -56,7 +57,7 @@ locals {
   env_cleanup = {
     WORKER_CALLER_CHECK          = "oidc"
     CLEANUP_URL                  = local.cleanup_url
-    SCHEDULER_SERVICE_ACCOUNT    = google_service_account.scheduler.email
+    SCHEDULER_SERVICE_ACCOUNT    = google_service_account.account["scheduler"].email
     COMPLETED_JOB_RETENTION_DAYS = tostring(var.completed_job_retention_days)
     FAILED_JOB_RETENTION_DAYS    = tostring(var.failed_job_retention_days)
     CANCELLED_JOB_RETENTION_DAYS = tostring(var.cancelled_job_retention_days)

@@ -1,16 +1,16 @@
 output "api_url" {
   description = "Public URL of the job API (the web client's base URL)."
-  value       = google_cloudfunctions2_function.api.url
+  value       = google_cloudfunctions2_function.function["api"].url
 }
 
 output "worker_url" {
   description = "URL of process_job (WORKER_URL; reachable only with the tasks account's OIDC token)."
-  value       = google_cloudfunctions2_function.worker.url
+  value       = google_cloudfunctions2_function.function["worker"].url
 }
 
 output "cleanup_url" {
   description = "URL of cleanup_jobs (CLEANUP_URL; reachable only with the scheduler account's OIDC token)."
-  value       = google_cloudfunctions2_function.cleanup.url
+  value       = google_cloudfunctions2_function.function["cleanup"].url
 }
 
 output "tasks_queue" {
@@ -25,14 +25,7 @@ output "scheduler_jobs" {
 
 output "service_accounts" {
   description = "Service account emails by role."
-  value = {
-    api       = google_service_account.api.email
-    worker    = google_service_account.worker.email
-    cleanup   = google_service_account.cleanup.email
-    tasks     = google_service_account.tasks.email
-    scheduler = google_service_account.scheduler.email
-    build     = google_service_account.build.email
-  }
+  value       = { for role, account in google_service_account.account : role => account.email }
 }
 
 output "gemini_api_key_secret" {

@@ -52,12 +52,12 @@ resource "google_cloud_scheduler_job" "cleanup" {
 
   http_target {
     http_method = "POST"
-    uri         = google_cloudfunctions2_function.cleanup.url
+    uri         = google_cloudfunctions2_function.function["cleanup"].url
     headers     = { "Content-Type" = "application/json" }
     body        = base64encode(jsonencode(each.value.body))
 
     oidc_token {
-      service_account_email = google_service_account.scheduler.email
+      service_account_email = google_service_account.account["scheduler"].email
       audience              = local.cleanup_url
     }
   }
@@ -65,6 +65,6 @@ resource "google_cloud_scheduler_job" "cleanup" {
   depends_on = [
     google_project_service.enabled,
     # The first run must not bounce off IAM.
-    google_cloud_run_v2_service_iam_member.cleanup_scheduler,
+    google_cloud_run_v2_service_iam_member.invoker,
   ]
 }

@@ -40,6 +40,15 @@ resource "google_cloud_tasks_queue" "jobs" {
       condition     = var.queue_max_backoff_seconds >= var.queue_min_backoff_seconds
       error_message = "queue_max_backoff_seconds must be >= queue_min_backoff_seconds."
     }
+    # The worker against the deliveries it takes (checked here, as they are its queue's).
+    precondition {
+      condition     = var.worker_timeout_seconds > local.tasks_dispatch_deadline_seconds && var.worker_timeout_seconds <= 3600
+      error_message = "worker_timeout_seconds must be above the task dispatch deadline (local.tasks_dispatch_deadline_seconds) and at most 3600."
+    }
+    precondition {
+      condition     = var.worker_max_instances * var.worker_concurrency >= var.queue_max_concurrent_dispatches
+      error_message = "worker_max_instances * worker_concurrency must be >= queue_max_concurrent_dispatches, or Cloud Run refuses deliveries (429) and each refusal uses up a task attempt."
+    }
   }
 
   depends_on = [google_project_service.enabled]

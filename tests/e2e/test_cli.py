@@ -20,6 +20,7 @@ from dev.model_server.client import AdminClient
 from dev.stack import ROOT, Stack, free_port, wipe_firestore
 from tests.conftest import PROJECT_ID
 from tests.e2e.conftest import bearer
+from tests.support.e2e import fresh_model
 
 pytestmark = pytest.mark.e2e
 
@@ -28,10 +29,8 @@ QGEN = Path(sys.executable).parent / "qgen"
 
 @pytest.fixture
 def model(stack: Stack) -> Iterator[AdminClient]:
-    admin = AdminClient(stack.config.model_url)
-    admin.reset()
-    yield admin
-    admin.reset()
+    with fresh_model(stack) as admin:
+        yield admin
 
 
 class Cli:

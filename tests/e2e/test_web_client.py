@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,6 +31,7 @@ from dev.model_server.client import AdminClient
 from dev.stack import ROOT, Stack, free_port
 from tests.conftest import PROJECT_ID
 from tests.e2e.conftest import ApiSpawner, bearer
+from tests.support.e2e import fresh_model, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -120,12 +120,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def model(stack: Stack) -> Iterator[AdminClient]:
-    admin = AdminClient(stack.config.model_url)
-    admin.reset()
-    # Slow enough that progress is visible: about 0.3 s per question.
-    admin.config(paceMs=40)
-    yield admin
-    admin.reset()
+    with fresh_model(stack) as admin:
+        # Slow enough that progress is visible: about 0.3 s per question.
+        admin.config(paceMs=40)
+        yield admin
 
 
 @pytest.fixture
@@ -185,14 +183,7 @@ def progress_value(page: Any, topic: str) -> int:
     return int(bar.evaluate("e => e.value"))
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30, what: str = "it") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_until = functools.partial(wait_for, timeout=30)
 
 
 def test_learner_follows_jobs_live_cancels_one_and_opens_the_questions_of_another(

@@ -27,12 +27,8 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -43,14 +39,17 @@ from qgen.domain.errors import DomainError, ErrorCode
 
 from dev.tokens import emulator_id_token
 from tests.conftest import PROJECT_ID
+from tests.support.fake_google import (
+    FakeGoogle,
+    assert_unauthenticated,
+    fake_google,
+    run_in_fresh_process,
+    staying_on_loopback,
+)
 from tests.support.fake_google_certs import (
     CERTS_HOST,
-    CertificateAuthority,
-    FakeGoogleCertsProxy,
-    SigningKey,
     compact_jwt,
     id_token_claims,
-    loopback_only,
     refused_proxy_url,
     signing_input,
     write_service_account_file,
@@ -58,86 +57,38 @@ from tests.support.fake_google_certs import (
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 UID = "user-4711"
-_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-_NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
 
 
-@dataclass(frozen=True)
-class FakeGoogle:
-    published: tuple[SigningKey, SigningKey]  # served by the certificate endpoint
-    rogue: SigningKey  # never published
-    proxy: FakeGoogleCertsProxy
-    ca_bundle: Path
-    server_cert: Path
-    server_key: Path
-    credentials_file: Path
-
-    @property
-    def key(self) -> SigningKey:
-        return self.published[0]
-
-    def claims(self, **overrides: Any) -> dict[str, Any]:
-        claims = id_token_claims(project_id=PROJECT_ID, uid=UID, issued_at=int(time.time()) - 5)
-        claims.update(overrides)
-        return claims
-
-    def token(self, **overrides: Any) -> str:
-        """A token Firebase Auth could have issued for UID, with ``overrides`` applied."""
-        return self.key.sign(self.claims(**overrides))
-
-
-def _production_env(*, proxy_url: str, ca_bundle: Path) -> dict[str, str | None]:
-    """Variables to set (``None``: unset) so the real libraries fetch certs via the proxy."""
-    env: dict[str, str | None] = dict.fromkeys(_PROXY_VARS + _NO_PROXY_VARS)
-    env["FIREBASE_AUTH_EMULATOR_HOST"] = None  # set, firebase-admin skips signature checks
-    # Both spellings: urllib's getproxies() lets the lower-case one win when both are set.
-    env["HTTPS_PROXY"] = env["https_proxy"] = proxy_url
-    env["REQUESTS_CA_BUNDLE"] = env["CURL_CA_BUNDLE"] = str(ca_bundle)
-    return env
+def _id_token_claims() -> dict[str, Any]:
+    """What Firebase Auth puts in an ID token it issues for UID."""
+    return id_token_claims(project_id=PROJECT_ID, uid=UID, issued_at=int(time.time()) - 5)
 
 
 @pytest.fixture(scope="module")
 def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGoogle]:
     workdir = tmp_path_factory.mktemp("fake-google")
-    ca = CertificateAuthority()
-    ca_bundle = ca.write_bundle(workdir / "ca.pem")
-    server_cert, server_key = ca.issue_server_certificate(CERTS_HOST, workdir)
-    published = (SigningKey.generate("test-kid-1"), SigningKey.generate("test-kid-2"))
-    rogue = SigningKey.generate("test-kid-unpublished")
     credentials_file = write_service_account_file(
         workdir / "service-account.json", project_id=PROJECT_ID
     )
-    proxy = FakeGoogleCertsProxy(
-        server_cert=server_cert,
-        server_key=server_key,
-        published={key.kid: key.certificate_pem for key in published},
-    )
-    with proxy, pytest.MonkeyPatch.context() as mp:
-        for name, value in _production_env(proxy_url=proxy.url, ca_bundle=ca_bundle).items():
-            if value is None:
-                mp.delenv(name, raising=False)
-            else:
-                mp.setenv(name, value)
-        mp.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials_file))
-        yield FakeGoogle(
-            published=published,
-            rogue=rogue,
-            proxy=proxy,
-            ca_bundle=ca_bundle,
-            server_cert=server_cert,
-            server_key=server_key,
-            credentials_file=credentials_file,
-        )
+    with fake_google(
+        workdir,
+        kid_prefix="test-kid",
+        default_claims=_id_token_claims,
+        oauth2=False,
+        extra_environment={
+            "FIREBASE_AUTH_EMULATOR_HOST": None,  # set, firebase-admin skips signature checks
+            "GOOGLE_APPLICATION_CREDENTIALS": str(credentials_file),
+        },
+    ) as google:
+        yield google
 
 
 @pytest.fixture(autouse=True)
 def production_mode(google: FakeGoogle, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
-    with loopback_only() as violations:
+    with staying_on_loopback():
         yield
-    assert violations == [], "the test tried to leave loopback"
 
 
 def _b64decode(segment: str) -> bytes:
@@ -148,14 +99,6 @@ def _rejected(header: str | None) -> DomainError:
     with pytest.raises(DomainError) as caught:
         verify_user(header, project_id=PROJECT_ID)
     return caught.value
-
-
-def _assert_unauthenticated(error: DomainError, *, reason: str) -> None:
-    """UNAUTHENTICATED, and firebase-admin's own explanation (the cause) names ``reason``."""
-    assert error.code is ErrorCode.UNAUTHENTICATED, error.message
-    assert error.retry_after_seconds is None
-    cause = str(error.__cause__)
-    assert reason.lower() in cause.lower(), f"rejected for another reason: {cause}"
 
 
 # --- Accepted ----------------------------------------------------------------------------------
@@ -184,19 +127,19 @@ def test_expired_token_is_reported_as_expired(google: FakeGoogle) -> None:
 
     error = _rejected(f"Bearer {token}")
 
-    _assert_unauthenticated(error, reason="Token expired")
+    assert_unauthenticated(error, reason="Token expired")
     assert "expired" in error.message
 
 
 def test_token_for_another_project_is_rejected(google: FakeGoogle) -> None:
     error = _rejected(f"Bearer {google.token(aud='some-other-project')}")
-    _assert_unauthenticated(error, reason='incorrect "aud" (audience) claim')
+    assert_unauthenticated(error, reason='incorrect "aud" (audience) claim')
 
 
 def test_token_from_another_issuer_is_rejected(google: FakeGoogle) -> None:
     token = google.token(iss="https://accounts.google.com")
     error = _rejected(f"Bearer {token}")
-    _assert_unauthenticated(error, reason='incorrect "iss" (issuer) claim')
+    assert_unauthenticated(error, reason='incorrect "iss" (issuer) claim')
 
 
 def test_token_signed_by_another_key_under_a_published_kid_is_rejected(
@@ -204,13 +147,13 @@ def test_token_signed_by_another_key_under_a_published_kid_is_rejected(
 ) -> None:
     forged = google.rogue.sign(google.claims(), kid=google.key.kid)
     error = _rejected(f"Bearer {forged}")
-    _assert_unauthenticated(error, reason="Could not verify token signature")
+    assert_unauthenticated(error, reason="Could not verify token signature")
 
 
 def test_token_with_unknown_kid_is_rejected(google: FakeGoogle) -> None:
     token = google.rogue.sign(google.claims())
     error = _rejected(f"Bearer {token}")
-    _assert_unauthenticated(error, reason=f"key id {google.rogue.kid} not found")
+    assert_unauthenticated(error, reason=f"key id {google.rogue.kid} not found")
 
 
 @pytest.mark.parametrize(
@@ -232,7 +175,7 @@ def test_unsigned_token_accepted_by_emulator_path_is_rejected_in_production(
 
     error = _rejected(f"Bearer {token}")
 
-    _assert_unauthenticated(error, reason=reason)
+    assert_unauthenticated(error, reason=reason)
 
 
 def test_hs256_token_keyed_with_a_published_certificate_is_rejected(google: FakeGoogle) -> None:
@@ -244,7 +187,7 @@ def test_hs256_token_keyed_with_a_published_certificate_is_rejected(google: Fake
 
     error = _rejected(f"Bearer {compact_jwt(header, claims, signature)}")
 
-    _assert_unauthenticated(error, reason='incorrect algorithm. Expected "RS256" but got "HS256"')
+    assert_unauthenticated(error, reason='incorrect algorithm. Expected "RS256" but got "HS256"')
 
 
 @pytest.mark.parametrize(
@@ -273,7 +216,7 @@ def test_missing_or_non_bearer_authorization_header_is_rejected(
 )
 def test_garbage_bearer_token_is_rejected(google: FakeGoogle, token: str, reason: str) -> None:
     error = _rejected(f"Bearer {token}")
-    _assert_unauthenticated(error, reason=reason)
+    assert_unauthenticated(error, reason=reason)
 
 
 # --- Certificate endpoint unreachable: AUTH_UNAVAILABLE (fresh process, cold cache) ------------
@@ -302,32 +245,7 @@ print(json.dumps(out))
 
 def _verify_in_fresh_process(header: str, env: dict[str, str]) -> dict[str, Any]:
     """Run verify_user in a new interpreter (so no certificate is cached) and report the result."""
-    completed = subprocess.run(
-        [sys.executable, "-c", _FRESH_PROCESS_SCRIPT, header, PROJECT_ID],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result: dict[str, Any] = json.loads(completed.stdout.splitlines()[-1])
-    assert result.pop("non_loopback") == [], "the child process tried to leave loopback"
-    return result
-
-
-def _child_env(google: FakeGoogle, *, proxy_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for name, value in _production_env(proxy_url=proxy_url, ca_bundle=google.ca_bundle).items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    env["GOOGLE_APPLICATION_CREDENTIALS"] = str(google.credentials_file)
-    env["NO_GCE_CHECK"] = "true"  # never probe the GCE metadata server, whatever happens
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])
-    return env
+    return run_in_fresh_process(_FRESH_PROCESS_SCRIPT, header, PROJECT_ID, env=env)
 
 
 def _assert_auth_unavailable(result: dict[str, Any]) -> None:
@@ -337,35 +255,30 @@ def _assert_auth_unavailable(result: dict[str, Any]) -> None:
 
 
 def test_cert_endpoint_answering_503_reports_auth_unavailable(google: FakeGoogle) -> None:
-    with FakeGoogleCertsProxy(
-        server_cert=google.server_cert,
-        server_key=google.server_key,
-        published={key.kid: key.certificate_pem for key in google.published},
-        status=HTTPStatus.SERVICE_UNAVAILABLE,
-    ) as down:
+    with google.proxy_for(status=HTTPStatus.SERVICE_UNAVAILABLE) as down:
         result = _verify_in_fresh_process(
-            f"Bearer {google.token()}", _child_env(google, proxy_url=down.url)
+            f"Bearer {google.token()}", google.child_environment(proxy_url=down.url)
         )
     _assert_auth_unavailable(result)
     assert down.certificate_fetches == 1, down.log  # the 503 really was what it got
 
 
 def test_cert_endpoint_unreachable_reports_auth_unavailable(google: FakeGoogle) -> None:
-    env = _child_env(google, proxy_url=refused_proxy_url())
+    env = google.child_environment(proxy_url=refused_proxy_url())
     result = _verify_in_fresh_process(f"Bearer {google.token()}", env)
     _assert_auth_unavailable(result)
 
 
 def test_fresh_process_with_cert_endpoint_up_accepts_the_same_token(google: FakeGoogle) -> None:
     """The control for the two tests above: same child, same token, endpoint up → the uid."""
-    env = _child_env(google, proxy_url=google.proxy.url)
+    env = google.child_environment(proxy_url=google.proxy.url)
     assert _verify_in_fresh_process(f"Bearer {google.token()}", env) == {"uid": UID}
 
 
 def test_verification_needs_no_application_default_credentials(
     google: FakeGoogle, tmp_path: Path
 ) -> None:
-    env = _child_env(google, proxy_url=google.proxy.url)
+    env = google.child_environment(proxy_url=google.proxy.url)
     del env["GOOGLE_APPLICATION_CREDENTIALS"]
     env["CLOUDSDK_CONFIG"] = str(tmp_path)  # no gcloud user credentials either
     result = _verify_in_fresh_process(f"Bearer {google.token()}", env)

@@ -24,9 +24,6 @@ import functools
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,27 +38,28 @@ from qgen.adapters.task_auth import verify_caller, verify_scheduler
 from qgen.config import Settings
 from qgen.domain.errors import DomainError, ErrorCode
 from qgen.http.worker_app import WorkerApp
-from qgen.services.worker import DeliveryResult
+from qgen.services.worker import DeliveryOutcome, DeliveryResult
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
+from tests.support.fake_google import (
+    FakeGoogle,
+    assert_unauthenticated,
+    fake_google,
+    run_in_fresh_process,
+    staying_on_loopback,
+)
 from tests.support.fake_google_certs import (
     CERTS_HOST,
     OAUTH2_CERTS_URL,
-    CertificateAuthority,
-    FakeGoogleCertsProxy,
-    SigningKey,
     compact_jwt,
-    loopback_only,
     oidc_token_claims,
-    proxy_environment,
     refused_proxy_url,
     signing_input,
 )
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "proj"
 WORKER_URL = "https://worker.example/"
 TASKS_SA = "tasks@proj.iam.gserviceaccount.com"
@@ -89,65 +87,21 @@ def local_settings() -> Settings:
     )
 
 
-@dataclass(frozen=True)
-class FakeGoogle:
-    published: tuple[SigningKey, SigningKey]  # served at /oauth2/v1/certs
-    rogue: SigningKey  # never published
-    proxy: FakeGoogleCertsProxy
-    ca_bundle: Path
-    server_cert: Path
-    server_key: Path
-
-    @property
-    def key(self) -> SigningKey:
-        return self.published[0]
-
-    def claims(self, **overrides: Any) -> dict[str, Any]:
-        """What Cloud Tasks attaches for the tasks service account, with ``overrides``."""
-        claims = oidc_token_claims(
-            audience=WORKER_URL, email=TASKS_SA, issued_at=int(time.time()) - 5
-        )
-        claims.update(overrides)
-        return claims
-
-    def token(self, **overrides: Any) -> str:
-        return self.key.sign(self.claims(**overrides))
-
-
-def _apply(env: dict[str, str | None], mp: pytest.MonkeyPatch) -> None:
-    for name, value in env.items():
-        if value is None:
-            mp.delenv(name, raising=False)
-        else:
-            mp.setenv(name, value)
+def _cloud_tasks_claims() -> dict[str, Any]:
+    """What Cloud Tasks attaches for the tasks service account."""
+    return oidc_token_claims(audience=WORKER_URL, email=TASKS_SA, issued_at=int(time.time()) - 5)
 
 
 @pytest.fixture(scope="module")
 def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGoogle]:
-    workdir = tmp_path_factory.mktemp("fake-google-oauth2")
-    ca = CertificateAuthority()
-    ca_bundle = ca.write_bundle(workdir / "ca.pem")
-    server_cert, server_key = ca.issue_server_certificate(CERTS_HOST, workdir)
-    published = (
-        SigningKey.generate("oauth2-kid-1", common_name="oauth2.test"),
-        SigningKey.generate("oauth2-kid-2", common_name="oauth2.test"),
-    )
-    rogue = SigningKey.generate("oauth2-kid-unpublished", common_name="oauth2.test")
-    proxy = FakeGoogleCertsProxy(
-        server_cert=server_cert,
-        server_key=server_key,
-        oauth2_published={key.kid: key.certificate_pem for key in published},
-    )
-    with proxy, pytest.MonkeyPatch.context() as mp:
-        _apply(proxy_environment(proxy_url=proxy.url, ca_bundle=ca_bundle), mp)
-        yield FakeGoogle(
-            published=published,
-            rogue=rogue,
-            proxy=proxy,
-            ca_bundle=ca_bundle,
-            server_cert=server_cert,
-            server_key=server_key,
-        )
+    with fake_google(
+        tmp_path_factory.mktemp("fake-google-oauth2"),
+        kid_prefix="oauth2-kid",
+        common_name="oauth2.test",
+        default_claims=_cloud_tasks_claims,
+        oauth2=True,
+    ) as google:
+        yield google
 
 
 @pytest.fixture(scope="module")
@@ -165,9 +119,8 @@ def fresh_google_session(google: FakeGoogle) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def loopback(google: FakeGoogle, fresh_google_session: None) -> Iterator[None]:
-    with loopback_only() as violations:
+    with staying_on_loopback():
         yield
-    assert violations == [], "the test tried to leave loopback"
 
 
 def _headers(authorization: str | None = None, **extra: str) -> Headers:
@@ -185,14 +138,6 @@ def _rejected(headers: Headers, settings: Settings | None = None) -> DomainError
     with pytest.raises(DomainError) as caught:
         verify_caller(headers, settings or oidc_settings())
     return caught.value
-
-
-def _assert_unauthenticated(error: DomainError, *, reason: str) -> None:
-    """UNAUTHENTICATED, and google-auth's own explanation (the cause) names ``reason``."""
-    assert error.code is ErrorCode.UNAUTHENTICATED, error.message
-    assert error.retry_after_seconds is None
-    cause = str(error.__cause__)
-    assert reason.lower() in cause.lower(), f"rejected for another reason: {cause}"
 
 
 # --- oidc: accepted --------------------------------------------------------------------------
@@ -232,19 +177,19 @@ def test_both_google_issuer_spellings_are_accepted(google: FakeGoogle, issuer: s
 )
 def test_token_for_another_audience_is_rejected(google: FakeGoogle, audience: Any) -> None:
     error = _rejected(_bearer(google.token(aud=audience)))
-    _assert_unauthenticated(error, reason="wrong audience")
+    assert_unauthenticated(error, reason="wrong audience")
 
 
 def test_expired_token_is_rejected(google: FakeGoogle) -> None:
     issued = int(time.time()) - 7200
     error = _rejected(_bearer(google.token(iat=issued, exp=issued + 3600)))
-    _assert_unauthenticated(error, reason="Token expired")
+    assert_unauthenticated(error, reason="Token expired")
 
 
 def test_token_issued_in_the_future_is_rejected(google: FakeGoogle) -> None:
     issued = int(time.time()) + 600
     error = _rejected(_bearer(google.token(iat=issued, exp=issued + 3600)))
-    _assert_unauthenticated(error, reason="Token used too early")
+    assert_unauthenticated(error, reason="Token used too early")
 
 
 def test_token_signed_by_another_key_under_a_published_kid_is_rejected(
@@ -252,19 +197,19 @@ def test_token_signed_by_another_key_under_a_published_kid_is_rejected(
 ) -> None:
     forged = google.rogue.sign(google.claims(), kid=google.key.kid)
     error = _rejected(_bearer(forged))
-    _assert_unauthenticated(error, reason="Could not verify token signature")
+    assert_unauthenticated(error, reason="Could not verify token signature")
 
 
 def test_token_with_a_tampered_payload_is_rejected(google: FakeGoogle) -> None:
     header, _, signature = google.token(email=OTHER_SA).split(".")
     _, claims, _ = google.token().split(".")  # the tasks SA's claims, OTHER_SA's signature
     error = _rejected(_bearer(f"{header}.{claims}.{signature}"))
-    _assert_unauthenticated(error, reason="Could not verify token signature")
+    assert_unauthenticated(error, reason="Could not verify token signature")
 
 
 def test_token_with_unknown_kid_is_rejected(google: FakeGoogle) -> None:
     error = _rejected(_bearer(google.rogue.sign(google.claims())))
-    _assert_unauthenticated(error, reason=f"key id {google.rogue.kid} not found")
+    assert_unauthenticated(error, reason=f"key id {google.rogue.kid} not found")
 
 
 @pytest.mark.parametrize("with_kid", [False, True], ids=["no-kid", "published-kid"])
@@ -273,7 +218,7 @@ def test_unsigned_alg_none_token_is_rejected(google: FakeGoogle, with_kid: bool)
     if with_kid:
         header["kid"] = google.key.kid
     error = _rejected(_bearer(compact_jwt(header, google.claims(), b"")))
-    _assert_unauthenticated(error, reason="Unsupported signature algorithm none")
+    assert_unauthenticated(error, reason="Unsupported signature algorithm none")
 
 
 def test_hs256_token_keyed_with_a_published_certificate_is_rejected(google: FakeGoogle) -> None:
@@ -283,7 +228,7 @@ def test_hs256_token_keyed_with_a_published_certificate_is_rejected(google: Fake
     secret = google.key.certificate_pem.encode()
     signature = hmac.new(secret, signing_input(header, claims), hashlib.sha256).digest()
     error = _rejected(_bearer(compact_jwt(header, claims, signature)))
-    _assert_unauthenticated(error, reason="Unsupported signature algorithm HS256")
+    assert_unauthenticated(error, reason="Unsupported signature algorithm HS256")
 
 
 @pytest.mark.parametrize(
@@ -312,7 +257,7 @@ def test_missing_or_non_bearer_authorization_is_rejected(
     ids=["no-dots", "bad-base64", "base64-but-not-json", "json-but-not-object"],
 )
 def test_garbage_bearer_token_is_rejected(google: FakeGoogle, token: str, reason: str) -> None:
-    _assert_unauthenticated(_rejected(_bearer(token)), reason=reason)
+    assert_unauthenticated(_rejected(_bearer(token)), reason=reason)
 
 
 @pytest.mark.parametrize(
@@ -326,7 +271,7 @@ def test_google_signed_token_from_another_issuer_is_rejected(
     claims = google.claims(iss=issuer)
     if issuer is None:
         del claims["iss"]
-    _assert_unauthenticated(_rejected(_bearer(google.key.sign(claims))), reason=reason)
+    assert_unauthenticated(_rejected(_bearer(google.key.sign(claims))), reason=reason)
 
 
 # --- oidc: PERMISSION_DENIED (a valid Google token, but not Cloud Tasks' identity) -------------
@@ -376,7 +321,7 @@ with loopback_only() as violations:
     from qgen.config import Settings
     from qgen.domain.errors import DomainError
     from qgen.http.worker_app import WorkerApp
-    from qgen.services.worker import DeliveryResult
+    from qgen.services.worker import DeliveryOutcome, DeliveryResult
 
     settings = Settings(**json.loads(sys.argv[2]))
     headers = {"Authorization": sys.argv[1]}
@@ -393,7 +338,7 @@ with loopback_only() as violations:
 
     class Service:
         def process(self, job_id):
-            return DeliveryResult("completed", job_id)
+            return DeliveryResult(DeliveryOutcome.COMPLETED, job_id)
 
     app = WorkerApp(
         service=Service(), verify_caller=functools.partial(verify_caller, settings=settings)
@@ -413,17 +358,10 @@ print(json.dumps(out))
 
 
 def _child_env(google: FakeGoogle, *, proxy_url: str, tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for name, value in proxy_environment(proxy_url=proxy_url, ca_bundle=google.ca_bundle).items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
+    env = google.child_environment(proxy_url=proxy_url)
     # Verifying needs no identity: no ADC, no gcloud config, never the GCE metadata server.
     env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
     env["CLOUDSDK_CONFIG"] = str(tmp_path)
-    env["NO_GCE_CHECK"] = "true"
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])
     return env
 
 
@@ -434,31 +372,7 @@ def _run_in_fresh_process(header: str, env: dict[str, str]) -> dict[str, Any]:
         "worker_url": WORKER_URL,
         "tasks_service_account": TASKS_SA,
     }
-    completed = subprocess.run(
-        [sys.executable, "-c", _FRESH_PROCESS_SCRIPT, header, json.dumps(settings)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result: dict[str, Any] = json.loads(completed.stdout.splitlines()[-1])
-    assert result.pop("non_loopback") == [], "the child process tried to leave loopback"
-    return result
-
-
-def _separate_proxy(
-    google: FakeGoogle, *, status: HTTPStatus = HTTPStatus.OK
-) -> FakeGoogleCertsProxy:
-    """A proxy serving the same keys for one child, so its fetches are counted apart."""
-    return FakeGoogleCertsProxy(
-        server_cert=google.server_cert,
-        server_key=google.server_key,
-        oauth2_published={key.kid: key.certificate_pem for key in google.published},
-        status=status,
-    )
+    return run_in_fresh_process(_FRESH_PROCESS_SCRIPT, header, json.dumps(settings), env=env)
 
 
 def _assert_auth_unavailable(result: dict[str, Any]) -> None:
@@ -476,7 +390,7 @@ def _assert_auth_unavailable(result: dict[str, Any]) -> None:
 def test_cert_endpoint_answering_503_reports_auth_unavailable(
     google: FakeGoogle, tmp_path: Path
 ) -> None:
-    with _separate_proxy(google, status=HTTPStatus.SERVICE_UNAVAILABLE) as down:
+    with google.proxy_for(status=HTTPStatus.SERVICE_UNAVAILABLE) as down:
         env = _child_env(google, proxy_url=down.url, tmp_path=tmp_path)
         result = _run_in_fresh_process(f"Bearer {google.token()}", env)
     _assert_auth_unavailable(result)
@@ -496,7 +410,7 @@ def test_fresh_process_with_cert_endpoint_up_accepts_the_same_token(
     google: FakeGoogle, tmp_path: Path
 ) -> None:
     """The control for the two tests above: same child, same token, endpoint up → accepted."""
-    with _separate_proxy(google) as up:
+    with google.proxy_for() as up:
         env = _child_env(google, proxy_url=up.url, tmp_path=tmp_path)
         result = _run_in_fresh_process(f"Bearer {google.token()}", env)
     assert result["verify"] == "accepted", result
@@ -571,7 +485,7 @@ class RecordingService:
 
     def process(self, job_id: str) -> DeliveryResult:
         self.processed.append(job_id)
-        return DeliveryResult("completed", job_id)
+        return DeliveryResult(DeliveryOutcome.COMPLETED, job_id)
 
 
 @dataclass

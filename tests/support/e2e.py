@@ -1,0 +1,70 @@
+"""Helpers of the end-to-end tests (tests/e2e): waiting, the offline model, jobs over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+
+from dev.model_server.client import AdminClient
+from dev.stack import Stack
+from tests.e2e.conftest import bearer
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """The first truthy value of ``predicate``, polled every 50 ms for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def fresh_model(stack: Stack) -> Iterator[AdminClient]:
+    """The stack's offline model, with no faults or settings left over before and after."""
+    admin = AdminClient(stack.config.model_url)
+    admin.reset()
+    try:
+        yield admin
+    finally:
+        admin.reset()
+
+
+def get_job(client: httpx.Client, job_id: str, uid: str = "alice") -> dict[str, Any]:
+    response = client.get(f"/jobs/{job_id}", headers=bearer(uid))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def create(client: httpx.Client, prompt: str = "NATO alphabet", uid: str = "alice") -> str:
+    response = client.post("/jobs", json={"prompt": prompt}, headers=bearer(uid))
+    assert response.status_code == 202, response.text
+    return str(response.json()["jobId"])
+
+
+def wait_for_status(client: httpx.Client, job_id: str, status: str, what: str) -> dict[str, Any]:
+    """The job as the api returns it once its status is ``status``."""
+    job: dict[str, Any] = wait_for(
+        lambda: (j := get_job(client, job_id))["status"] == status and j, what=what
+    )
+    return job
+
+
+def create_and_kill_its_worker(client: httpx.Client, worker: Stack) -> str:
+    """Create a job, let it save three questions, then SIGKILL the one process of ``worker``
+    (the function that runs it) mid-stream; returns the job id."""
+    job_id = create(client)
+    wait_for(lambda: get_job(client, job_id)["questionsSaved"] >= 3, what="questions")
+    (victim,) = worker.processes
+    os.killpg(victim.process.pid, signal.SIGKILL)
+    victim.process.wait(timeout=10)
+    worker.processes.clear()
+    return job_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, PositiveInt, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -33,18 +33,18 @@ class Settings(BaseSettings):
     tasks_enqueue_timeout_seconds: float = 10.0
 
     # --- Limits (the seed's JOB_CONFIG) ---
-    max_concurrent_per_user: int = Field(default=3, ge=1)
-    min_prompt_length: int = Field(default=3, ge=1)
-    max_prompt_length: int = Field(default=5000, ge=1)
-    completed_job_retention_days: int = Field(default=7, ge=1)
-    failed_job_retention_days: int = Field(default=30, ge=1)
-    cancelled_job_retention_days: int = Field(default=7, ge=1)
+    max_concurrent_per_user: PositiveInt = 3
+    min_prompt_length: PositiveInt = 3
+    max_prompt_length: PositiveInt = 5000
+    completed_job_retention_days: PositiveInt = 7
+    failed_job_retention_days: PositiveInt = 30
+    cancelled_job_retention_days: PositiveInt = 7
 
     # --- Rate limits (fixed windows, Firestore counters) ---
-    user_rate_limit: int = Field(default=20, ge=1)
-    user_rate_window_seconds: int = Field(default=3600, ge=1)
-    ip_rate_limit: int = Field(default=100, ge=1)
-    ip_rate_window_seconds: int = Field(default=3600, ge=1)
+    user_rate_limit: PositiveInt = 20
+    user_rate_window_seconds: PositiveInt = 3600
+    ip_rate_limit: PositiveInt = 100
+    ip_rate_window_seconds: PositiveInt = 3600
     # How many X-Forwarded-For entries, counted from the right, were added by proxies we trust.
     # Google's front end appends the address it saw, so the last entry is the real client.
     trusted_proxy_hops: int = Field(default=1, ge=0)
@@ -65,8 +65,8 @@ class Settings(BaseSettings):
     gemini_model: str = "gemini-2.5-flash"
     # Longest silence tolerated from the model (the SDK's per-read timeout), in seconds.
     model_timeout_seconds: float = Field(default=60.0, gt=0)
-    min_questions_per_job: int = Field(default=1, ge=1)
-    max_questions_per_job: int = Field(default=40, ge=1)
+    min_questions_per_job: PositiveInt = 1
+    max_questions_per_job: PositiveInt = 40
 
     # --- Worker ---
     # "oidc": only Cloud Tasks' OIDC token for TASKS_SERVICE_ACCOUNT with WORKER_URL as audience
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     worker_caller_check: Literal["oidc", "local"] = "oidc"
     # Deliveries a job gets before a retryable failure becomes final; matches the queue's
     # max_attempts in infra/.
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: PositiveInt = 5
     lease_seconds: int = Field(default=120, ge=10)
     # The job document is written at most this often while questions stream in.
     progress_write_interval_seconds: float = Field(default=1.0, ge=0)
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     cleanup_page_size: int = Field(default=300, ge=1, le=500)
 
     # --- Firestore ---
-    transaction_max_attempts: int = Field(default=12, ge=1)
+    transaction_max_attempts: PositiveInt = 12
 
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod

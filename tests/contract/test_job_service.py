@@ -5,6 +5,7 @@ The queue is the in-memory fake (it deduplicates task names as Cloud Tasks does)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,6 +52,20 @@ def create(service: JobService, user: str = "alice", prompt: str = "NATO alphabe
 
 def set_status(backend: Backend, job_id: str, status: JobStatus) -> None:
     backend.put_job(job_id, backend.job(job_id).changed(status=status))
+
+
+def burst(request: Callable[[int], object], count: int) -> list[str]:
+    """``count`` requests at once: "ok" or the refusal's code for each, in order."""
+
+    def attempt(i: int) -> str:
+        try:
+            request(i)
+            return "ok"
+        except DomainError as error:
+            return error.code.value
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(attempt, range(count)))
 
 
 def error_code(fn: Any) -> ErrorCode:
@@ -113,16 +128,8 @@ def test_parallel_burst_of_ten_from_one_user_admits_exactly_three(
     # locks are separate, so only the Firestore transaction stands between them.
     instances = [make_service(backend, queue, clock), make_service(backend, queue, clock)]
 
-    def attempt(i: int) -> str:
-        try:
-            create(instances[i % 2], prompt=f"topic number {i}")
-            return "admitted"
-        except DomainError as error:
-            return error.code.value
-
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        outcomes = list(pool.map(attempt, range(10)))
-    assert outcomes.count("admitted") == 3, outcomes
+    outcomes = burst(lambda i: create(instances[i % 2], prompt=f"topic number {i}"), 10)
+    assert outcomes.count("ok") == 3, outcomes
     assert outcomes.count("CONCURRENCY_LIMIT") == 7, outcomes
     assert len(backend.jobs_of("alice")) == 3
     assert backend.active_counter("alice") == 3
@@ -166,16 +173,8 @@ def test_parallel_burst_never_over_admits_past_the_rate_limit(
 ) -> None:
     service = make_service(backend, queue, clock, ip_rate_limit=2)
 
-    def attempt(i: int) -> str:
-        try:
-            create(service, user=f"user{i}", ip="198.51.100.9")
-            return "admitted"
-        except DomainError as error:
-            return error.code.value
-
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        outcomes = list(pool.map(attempt, range(5)))
-    assert outcomes.count("admitted") == 2, outcomes
+    outcomes = burst(lambda i: create(service, user=f"user{i}", ip="198.51.100.9"), 5)
+    assert outcomes.count("ok") == 2, outcomes
     assert outcomes.count("RATE_LIMITED") == 3, outcomes
     # The two admitted learners' windows at 1 and the address's at exactly 2; the refused
     # requests wrote nothing.
@@ -331,15 +330,7 @@ def test_cancel_someone_elses_or_a_missing_job_is_not_found(
 def test_concurrent_cancels_release_the_slot_once(backend: Backend, service: JobService) -> None:
     job_id = create(service).stored.job_id
 
-    def cancel(_: int) -> str:
-        try:
-            service.cancel("alice", job_id)
-            return "ok"
-        except DomainError as error:
-            return error.code.value
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        outcomes = list(pool.map(cancel, range(3)))
+    outcomes = burst(lambda _: service.cancel("alice", job_id), 3)
     assert sorted(outcomes) == ["NOT_CANCELLABLE", "NOT_CANCELLABLE", "ok"]
     assert backend.active_counter("alice") == 0
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from qgen.adapters.firestore.documents import document
 from qgen.adapters.firestore.names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, RATE_WINDOWS
 from qgen.adapters.firestore.unit_of_work import FirestoreUnitOfWork
 from qgen.config import Settings
@@ -38,20 +39,11 @@ def created(db: Any, **request: Any) -> str:
 def test_a_new_job_its_counter_windows_and_idempotency_record(db: Any) -> None:
     job_id = created(db, idempotency_key="key-1")
     doc = db.collection(JOBS).document(job_id).get().to_dict()
-    assert doc == {
-        "userId": "alice",
-        "prompt": "NATO alphabet",
-        "status": "pending",
-        "questionsGenerated": 0,
-        "questionsSaved": 0,
-        "questionsRejected": 0,
-        "questionIds": [],
-        "createdAt": NOW,
-        "enqueuedAt": NOW,
-        "ipAddress": "203.0.113.7",
-        "attempts": 0,
-        "run": 0,
-    }, "absent optional fields are omitted, never null"
+    expected = transitions.admit(
+        user_id="alice", prompt="NATO alphabet", now=NOW, ip_address="203.0.113.7"
+    )
+    # Exactly the domain job's document (its literal form: tests/unit/test_jobs_state_machine).
+    assert doc == document(expected), "absent optional fields are omitted, never null"
     counter = db.collection(ACTIVE_COUNTERS).document("alice").get().to_dict()
     assert counter["activeJobs"] == 1
     assert isinstance(counter["updatedAt"], datetime)

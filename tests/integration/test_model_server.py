@@ -34,6 +34,7 @@ from google.genai import errors, types
 from dev.model_server import AdminClient, OfflineModelServer
 from dev.model_server.client import AdminError
 from dev.model_server.decks import DECKS, validate
+from tests.support.faults import invalid_items
 
 pytestmark = pytest.mark.integration
 
@@ -478,15 +479,12 @@ class TestBrokenStreams:
 
     def test_invalid_items(self, client: genai.Client, admin: AdminClient) -> None:
         admin.add_faults(
-            {
-                "kind": "invalid_items",
-                "items": [
-                    {"at": 1, "defect": "three_options"},
-                    {"at": 2, "defect": "answer_not_in_options"},
-                    {"at": 4, "defect": "empty_question"},
-                    {"at": 5, "defect": "duplicate", "of": 0},
-                ],
-            }
+            invalid_items(
+                (1, "three_options"),
+                (2, "answer_not_in_options"),
+                (4, "empty_question"),
+                (5, "duplicate", 0),
+            )
         )
         items = json.loads(text_of(stream(client, "capitals", 7)))
         assert len(items) == 7

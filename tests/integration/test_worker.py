@@ -23,6 +23,7 @@ from dev.model_server.client import AdminClient
 from tests.conftest import PROJECT_ID
 from tests.support.backends import FirestoreBackend
 from tests.support.fakes import InMemoryTaskQueue
+from tests.support.faults import invalid_items
 
 pytestmark = pytest.mark.integration
 
@@ -206,12 +207,9 @@ def test_cancel_mid_stream_keeps_the_partial_questions_and_writes_nothing_after(
 def test_transient_faults_hand_the_job_back_for_redelivery(
     db: Any, model_server_url: str, model_admin: AdminClient, fault: dict[str, Any], code: str
 ) -> None:
-    model_admin.add_faults(fault)
-    job_id = new_job(db)
-    result = make_worker(db, model_server_url).process(job_id)
+    job_id, result, doc = deliver_with_fault(db, model_server_url, model_admin, fault)
     assert result.outcome == "retrying"
     assert result.retry, "Cloud Tasks must be asked to deliver again"
-    doc = assert_consistent(db, job_id)
     assert doc["status"] == "pending"
     assert doc["lastErrorCode"] == code
     assert doc["attempts"] == 1
@@ -223,6 +221,16 @@ def test_transient_faults_hand_the_job_back_for_redelivery(
     assert doc["status"] == "completed"
     assert doc["attempts"] == 2
     assert active(db) == 0
+
+
+def deliver_with_fault(
+    db: Any, model_url: str, admin: AdminClient, fault: dict[str, Any]
+) -> tuple[str, DeliveryResult, dict[str, Any]]:
+    """One delivery of a new job with ``fault`` armed: the job, the result, its checked doc."""
+    admin.add_faults(fault)
+    job_id = new_job(db)
+    result = make_worker(db, model_url).process(job_id)
+    return job_id, result, assert_consistent(db, job_id)
 
 
 @pytest.mark.parametrize(
@@ -239,12 +247,9 @@ def test_transient_faults_hand_the_job_back_for_redelivery(
 def test_permanent_faults_fail_the_job_at_once(
     db: Any, model_server_url: str, model_admin: AdminClient, fault: dict[str, Any], code: str
 ) -> None:
-    model_admin.add_faults(fault)
-    job_id = new_job(db)
-    result = make_worker(db, model_server_url).process(job_id)
+    _, result, doc = deliver_with_fault(db, model_server_url, model_admin, fault)
     assert result.outcome == "failed"
     assert not result.retry
-    doc = assert_consistent(db, job_id)
     assert doc["status"] == "failed"
     assert doc["errorCode"] == code
     assert doc["retryable"] is False
@@ -306,16 +311,13 @@ def test_invalid_items_are_rejected_counted_and_never_saved(
     db: Any, model_server_url: str, model_admin: AdminClient
 ) -> None:
     model_admin.add_faults(
-        {
-            "kind": "invalid_items",
-            "call": "stream",
-            "items": [
-                {"at": 1, "defect": "three_options"},
-                {"at": 2, "defect": "answer_not_in_options"},
-                {"at": 3, "defect": "empty_question"},
-                {"at": 4, "defect": "duplicate", "of": 0},
-            ],
-        }
+        invalid_items(
+            (1, "three_options"),
+            (2, "answer_not_in_options"),
+            (3, "empty_question"),
+            (4, "duplicate", 0),
+            call="stream",
+        )
     )
     job_id = new_job(db)
     assert make_worker(db, model_server_url).process(job_id).outcome == "completed"

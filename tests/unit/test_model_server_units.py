@@ -36,6 +36,7 @@ from dev.model_server.stream import (
     plan_stream,
     select_questions,
 )
+from tests.support.faults import invalid_items
 
 ALL_DECKS = list(DECKS.values())
 
@@ -306,15 +307,12 @@ class TestStreamPlan:
         existing = [NATO.questions[0].question]
         questions = select_questions(NATO, existing, 6)
         fault = parse_fault(
-            {
-                "kind": "invalid_items",
-                "items": [
-                    {"at": 1, "defect": "empty_question"},
-                    {"at": 2, "defect": "duplicate"},
-                    {"at": 3, "defect": "repeat_existing"},
-                    {"at": 5, "defect": "duplicate", "of": 0},
-                ],
-            }
+            invalid_items(
+                (1, "empty_question"),
+                (2, "duplicate"),
+                (3, "repeat_existing"),
+                (5, "duplicate", 0),
+            )
         )
         items = json.loads(plan_stream(questions, NATO, existing, fault, _rng()).text)
         assert items[2] == items[0]  # the nearest earlier item that is not broken

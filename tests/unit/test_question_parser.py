@@ -4,8 +4,9 @@ import contextlib
 import itertools
 import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -598,12 +599,17 @@ def _items_begun(prefix: str) -> int:
     return len(parsed)
 
 
-_fast = settings(max_examples=120, deadline=None)
+def _property(*strategies: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A hypothesis property over drawn data plus ``strategies``, 120 examples, no deadline."""
+
+    def wrap(test: Callable[..., None]) -> Callable[..., None]:
+        return settings(max_examples=120, deadline=None)(given(st.data(), *strategies)(test))
+
+    return wrap
 
 
 class TestProperties:
-    @_fast
-    @given(st.data(), _valid_items)
+    @_property(_valid_items)
     def test_emits_exactly_the_items_in_order_once_each_and_never_early(
         self, data: st.DataObject, items: list[Item]
     ) -> None:
@@ -621,8 +627,7 @@ class TestProperties:
         assert [i.index for i in out] == list(range(len(items)))
         assert accepted(out) == [draft_of(i) for i in items]
 
-    @_fast
-    @given(st.data(), st.lists(_any_element(), max_size=8))
+    @_property(st.lists(_any_element(), max_size=8))
     def test_the_result_does_not_depend_on_the_split(
         self, data: st.DataObject, elements: list[object]
     ) -> None:
@@ -632,8 +637,7 @@ class TestProperties:
         assert run(data.draw(_chunks(text))) == whole
         assert run(data.draw(_chunks(text))) == whole
 
-    @_fast
-    @given(st.data(), _valid_items)
+    @_property(_valid_items)
     def test_a_prefix_only_ever_yields_items_of_the_full_list(
         self, data: st.DataObject, items: list[Item]
     ) -> None:

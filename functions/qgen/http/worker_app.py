@@ -6,19 +6,16 @@ retryable failure with deliveries left answers 503 and everything else answers 2
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import Request, Response
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictStr
 from pydantic.alias_generators import to_camel
 
-from ..domain.errors import DomainError, ErrorCode
 from ..services.worker import WorkerService
-from .responses import error_response, json_response
-
-log = logging.getLogger(__name__)
+from .private import PrivateEndpoint
+from .responses import json_response
 
 
 class TaskBody(BaseModel):
@@ -30,29 +27,13 @@ class TaskBody(BaseModel):
 class WorkerApp:
     def __init__(self, *, service: WorkerService, verify_caller: Callable[[Any], None]) -> None:
         self._service = service
-        self._verify_caller = verify_caller
+        self._edge = PrivateEndpoint("worker", TaskBody, '{"jobId": "..."}', verify_caller)
 
     def handle(self, request: Request) -> Response:
-        try:
-            if request.method != "POST":
-                raise DomainError(ErrorCode.METHOD_NOT_ALLOWED, "POST a task to the worker.")
-            self._verify_caller(request.headers)
-            try:
-                body = TaskBody.model_validate_json(request.get_data())
-            except ValidationError as exc:
-                # Redelivering a malformed task cannot fix it: 4xx ends it (logged).
-                raise DomainError(
-                    ErrorCode.INVALID_ARGUMENT, 'The task body must be {"jobId": "..."}.'
-                ) from exc
-            result = self._service.process(body.job_id)
-        except DomainError as error:
-            return error_response(error)
-        except Exception:
-            # Unexpected: let Cloud Tasks redeliver; the lease keeps a rerun safe.
-            log.exception("worker crashed", extra={"event": "worker.internal_error"})
-            return error_response(
-                DomainError(ErrorCode.INTERNAL, "The worker failed unexpectedly.")
-            )
+        return self._edge.handle(request, self._process)
+
+    def _process(self, body: TaskBody) -> Response:
+        result = self._service.process(body.job_id)
         answer: dict[str, object] = {"outcome": result.outcome.value, "jobId": result.job_id}
         if result.error_code is not None:
             answer["errorCode"] = result.error_code.value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ from tests.e2e.conftest import ApiSpawner
 from tests.e2e.test_worker_e2e import assert_resumed_in_full
 from tests.support.e2e import (
     create_and_kill_its_worker,
+    expire_lease,
     fresh_model,
     get_job,
     wait_for_status,
@@ -35,7 +35,7 @@ def test_sweep_recovers_a_job_whose_worker_died_and_whose_task_was_lost(
             job_id = create_and_kill_its_worker(client, first_worker)
             # The emulator retries the failed dispatch at once, five times, and gives up: the
             # task is gone. The job is stuck in processing until its lease expires.
-            time.sleep(10.5)
+            expire_lease(db, job_id)
             stuck = get_job(client, job_id)
             assert stuck["status"] == "processing"
             spawner.function("process_job", worker_port, **worker_env)

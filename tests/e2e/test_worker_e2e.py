@@ -18,6 +18,7 @@ from tests.e2e.conftest import ApiSpawner, bearer
 from tests.support.e2e import (
     create,
     create_and_kill_its_worker,
+    expire_lease,
     fresh_model,
     get_job,
     wait_for,
@@ -132,7 +133,7 @@ def test_worker_killed_mid_stream_is_resumed_by_the_redelivered_task(
         # Cloud Tasks redelivers a failed dispatch with backoff longer than the lease; the
         # emulator retries at once (and gives up while the worker is down), so the test makes
         # that redelivery itself once the lease has expired.
-        time.sleep(10.5)
+        expire_lease(db, job_id)
         spawner.function("process_job", worker_port, **worker_env)
         redelivered = httpx.post(
             worker_url,

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     gemini_model: str = "gemini-2.5-flash"
     # Longest silence tolerated from the model (the SDK's per-read timeout), in seconds.
     model_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Gemini 2.5 thinks before answering unless told not to, and a stream shows nothing until
+    # thinking ends. 0 switches thinking off on 2.5 Flash (the default: first question soonest,
+    # docs/decisions.md); unset leaves the model's own default. Gemini 3 models take a level
+    # instead ("minimal", "low", "medium", "high"), which wins when set.
+    gemini_thinking_budget: int | None = Field(default=0, ge=-1)
+    gemini_thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
     min_questions_per_job: PositiveInt = 1
     max_questions_per_job: PositiveInt = 40
 

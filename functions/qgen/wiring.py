@@ -12,7 +12,7 @@ from .adapters.clock import utc_now
 from .adapters.firestore.cleanup import FirestoreCleanupScans
 from .adapters.firestore.reader import FirestoreJobReader
 from .adapters.firestore.unit_of_work import FirestoreUnitOfWork
-from .adapters.gemini import GeminiModel
+from .adapters.gemini import GeminiModel, thinking_config
 from .adapters.task_auth import verify_caller, verify_scheduler
 from .adapters.task_queue import CloudTasksQueue
 from .config import Settings, get_settings
@@ -70,6 +70,7 @@ def build_worker(settings: Settings) -> WorkerApp:
         base_url=settings.gemini_base_url,
         model=settings.gemini_model,
         timeout_seconds=settings.model_timeout_seconds,
+        thinking=thinking_config(settings.gemini_thinking_budget, settings.gemini_thinking_level),
     )
     service = WorkerService(
         uow=uow, reader=FirestoreJobReader(client), model=model, settings=settings, clock=utc_now

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from qgen.domain.failures import ModelError
 from qgen.domain.jobs import Job, JobStatus, StoredJob, Usage, counter_delta
 from qgen.domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
-from qgen.domain.prompts import ClarifiedIntent
+from qgen.domain.prompts import GenerationRequest
 from qgen.domain.questions import SavedQuestion
 from qgen.services.ports import QueueUnavailableError, StreamChunk
 
@@ -76,6 +76,10 @@ class MemoryTransaction:
     def count_active_jobs(self, user_id: str) -> int:
         jobs = self._read().jobs.values()
         return sum(1 for job in jobs if job.user_id == user_id and job.is_active)
+
+    def saved_question_ids(self, job_id: str) -> list[str]:
+        saved = self._read().questions
+        return sorted(qid for qid, q in saved.items() if q.generation_job_id == job_id)
 
     # ----- writes --------------------------------------------------------------------------
 
@@ -145,9 +149,9 @@ class MemoryStore:
         mine = [StoredJob(i, j) for i, j in self.state.jobs.items() if j.user_id == user_id]
         return sorted(mine, key=lambda s: s.job.created_at, reverse=True)[:limit]
 
-    def question_texts(self, question_ids: list[str]) -> list[str]:
+    def saved_questions(self, job_id: str) -> list[tuple[str, str]]:
         saved = self.state.questions
-        return [saved[qid].question for qid in question_ids if qid in saved]
+        return sorted((i, q.question) for i, q in saved.items() if q.generation_job_id == job_id)
 
     # ----- CleanupScans --------------------------------------------------------------------
 
@@ -225,36 +229,27 @@ class FakeClock:
 
 @dataclass
 class ScriptedModel:
-    """The Model port, scripted: a clarify answer and the stream's pieces, then its ending.
+    """The Model port, scripted: the stream's pieces, then its ending.
 
     ``stream_end`` None: the stream ends normally (the model finished); a ModelError: raised
-    after the pieces, as the adapter does for a truncated or blocked stream.
+    after the pieces, as the adapter does for a truncated or blocked stream. ``on_piece`` runs
+    before each piece is yielded (to cancel a job mid-stream, say).
     """
 
-    topic: str = "NATO alphabet"
-    count: int = 3
     pieces: list[str] = field(default_factory=list)
     stream_end: ModelError | None = None
-    clarify_error: ModelError | None = None
     usage: Usage | None = field(default_factory=lambda: Usage(prompt_tokens=10, output_tokens=20))
     model: str = "scripted-model"
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[GenerationRequest] = field(default_factory=list)
     on_piece: Callable[[int], None] | None = None
+    pieces_read: int = 0
 
-    def clarify(self, learner_prompt: str) -> tuple[ClarifiedIntent, Usage | None]:
-        self.calls.append({"call": "clarify", "prompt": learner_prompt})
-        if self.clarify_error is not None:
-            raise self.clarify_error
-        intent = ClarifiedIntent(intent="recall", topic=self.topic, estimated_count=self.count)
-        return intent, self.usage
-
-    def stream_questions(
-        self, learner_prompt: str, *, topic: str, count: int, existing: list[str]
-    ) -> Generator[StreamChunk, None, None]:
-        self.calls.append({"call": "stream", "count": count, "existing": list(existing)})
+    def stream_questions(self, request: GenerationRequest) -> Generator[StreamChunk, None, None]:
+        self.requests.append(request)
         for index, piece in enumerate(self.pieces):
             if self.on_piece is not None:
                 self.on_piece(index)
+            self.pieces_read = index + 1
             yield StreamChunk(piece, self.usage)
         if self.stream_end is not None:
             raise self.stream_end

@@ -219,8 +219,14 @@ def _resolve(value: Any) -> Any:
         return None if inner is None else str(inner)
     if match := re.fullmatch(r"var\.(\w+)", expression):
         return _variables()[match.group(1)].get("default", None)
-    if match := re.fullmatch(r"local\.(\w+)", expression):
-        return _resolve(_locals()[match.group(1)])
+    if match := re.fullmatch(r'local\.(\w+)((?:\.\w+|\["\w+"\])*)', expression):
+        # local.name, or a value inside it: local.name.key, local.name["key"]
+        found = _resolve(_locals()[match.group(1)])
+        for key in re.findall(r"\w+", match.group(2)):
+            if not isinstance(found, dict):
+                return None
+            found = found[key]
+        return found
     if match := re.fullmatch(r'(google_\w+)\.(\w+)(?:\["(\w+)"\])?\.(\w+)', expression):
         kind, name, key, attribute = match.groups()
         body = _resources(kind)[key or name]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dev.model_server.array_text import Envelope
 from dev.model_server.decks import (
     CAPITALS,
     DECKS,
@@ -25,6 +26,8 @@ from dev.model_server.decks.base import build_deck
 from dev.model_server.errors import ApiError, unknown_topic_error
 from dev.model_server.fault_parsing import FaultSpecError, parse_fault, parse_faults
 from dev.model_server.faults import DEFECTS
+from dev.model_server.pacing import Pacing
+from dev.model_server.planning import planned_count
 from dev.model_server.request import parse_request
 from dev.model_server.settings import Settings
 from dev.model_server.stream import (
@@ -36,6 +39,7 @@ from dev.model_server.stream import (
     plan_stream,
     select_questions,
 )
+from dev.model_server.stream_events import Event, stream_actions
 from tests.support.faults import invalid_items
 
 ALL_DECKS = list(DECKS.values())
@@ -399,7 +403,299 @@ class TestFaultSpecs:
             "firstChunkMs": 0,
             "finalEvent": "merged",
             "seed": 0,
+            "questionMs": 0,
         }
         for bad in ({"paceMs": -1}, {"paceMs": "5"}, {"finalEvent": "x"}, {"pace": 1}, [1]):
             with pytest.raises(ValueError, match=r"."):
+                settings.updated(bad)
+
+
+# ----- the one-call envelope --------------------------------------------------------------
+
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "topic": {"type": "string"},
+        "count": {"type": "integer"},
+        "questions": {"type": "array", "maxItems": 25, "items": {"type": "object"}},
+    },
+}
+
+
+def _request(text: str, **config: Any) -> Any:
+    return parse_request(_body(text, **config), "stream", "m", "v1beta")
+
+
+def _envelope_plan(count: int, fault: Any = None, *, size: int | None = None) -> StreamPlan:
+    questions = NATO.questions[: count if size is None else size]
+    envelope = Envelope(NATO.title, count)
+    return plan_stream(questions, NATO, [], fault, _rng(), envelope=envelope)
+
+
+def _header(plan: StreamPlan) -> str:
+    return plan.text[: plan.body_start]
+
+
+class TestEnvelopeRequests:
+    @pytest.mark.parametrize(
+        ("config", "root", "envelope", "max_items"),
+        [
+            ({"responseJsonSchema": ENVELOPE_SCHEMA}, "object", True, 25),
+            ({"responseJsonSchema": {"type": "array", "maxItems": 9}}, "array", False, 9),
+            ({"responseSchema": {"type": "ARRAY", "items": {}}}, "array", False, None),
+            # google-genai sends a pydantic model as `responseSchema`, upper-case, snake_case.
+            (
+                {
+                    "responseSchema": {
+                        "type": "OBJECT",
+                        "properties": {"questions": {"type": "ARRAY", "max_items": "12"}},
+                    }
+                },
+                "object",
+                True,
+                12,
+            ),
+            # model_json_schema(): the envelope behind a $ref, the questions array inline.
+            (
+                {
+                    "responseJsonSchema": {
+                        "$ref": "#/$defs/Plan",
+                        "$defs": {"Plan": ENVELOPE_SCHEMA},
+                    }
+                },
+                "object",
+                True,
+                25,
+            ),
+            # The clarify schema is an object without "questions": not an envelope.
+            ({"responseJsonSchema": {"type": "object", "properties": {}}}, "object", False, None),
+            ({}, None, False, None),
+        ],
+    )
+    def test_schema_root_envelope_and_max_items(
+        self, config: dict[str, Any], root: str | None, envelope: bool, max_items: int | None
+    ) -> None:
+        request = _request("<learner_request>NATO</learner_request>", **config)
+        assert (request.schema_root, request.envelope, request.max_items) == (
+            root,
+            envelope,
+            max_items,
+        )
+        assert request.summary()["schemaRoot"] == root
+        assert request.summary()["maxItems"] == max_items
+
+    @pytest.mark.parametrize(
+        ("thinking", "budget", "level"),
+        [
+            ({"thinkingBudget": 0}, 0, None),
+            ({"thinking_budget": 512}, 512, None),  # how google-genai 3.6 sends it
+            ({"thinkingLevel": "LOW"}, None, "LOW"),
+            ({"thinking_level": "HIGH", "include_thoughts": False}, None, "HIGH"),
+            ({}, None, None),
+        ],
+    )
+    def test_thinking_config_is_recorded_not_refused(
+        self, thinking: dict[str, Any], budget: int | None, level: str | None
+    ) -> None:
+        request = _request("x", thinkingConfig=thinking)
+        summary = request.summary()
+        assert (summary["thinkingBudget"], summary["thinkingLevel"]) == (budget, level)
+
+    def test_reads_the_maximum_and_the_learners_own_count(self) -> None:
+        text = (
+            "<learner_request>\n20 questions on the NATO alphabet\n</learner_request>\n"
+            "Maximum number of questions: 30\n"
+        )
+        request = _request(text)
+        assert (request.count, request.max_count, request.asked_count) == (None, 30, 20)
+        assert request.summary()["maxCount"] == 30
+
+
+class TestCountRules:
+    @pytest.mark.parametrize(
+        ("lines", "existing", "expected"),
+        [
+            ("Number of questions to write: 7", 0, 7),
+            ("Number of questions to write: 7", 74, 4),  # capped by what remains
+            ("Number of questions to write: 7\nMaximum number of questions: 3", 0, 7),
+            ("Maximum number of questions: 30", 0, 30),
+            ("Maximum number of questions: 300", 0, 78),  # the whole deck
+            ("Maximum number of questions: 300", 70, 8),
+            ("Maximum number of questions: 5", 0, 5),
+        ],
+    )
+    def test_planned_count(self, lines: str, existing: int, expected: int) -> None:
+        texts = "\n".join(q.question for q in NATO.questions[:existing])
+        text = (
+            f"<learner_request>NATO</learner_request>\n{lines}\n"
+            f"<existing_questions>\n{texts}\n</existing_questions>"
+        )
+        assert planned_count(_request(text), NATO) == expected
+
+    @pytest.mark.parametrize(
+        ("learner", "maximum", "expected"),
+        [
+            ("12 questions on NATO", 30, 12),
+            ("40 cards on NATO", 30, 30),  # the maximum wins
+            ("100 questions on NATO", 300, 78),  # the deck wins
+            ("0 questions on NATO", 30, 30),  # no count asked
+        ],
+    )
+    def test_learners_count_under_the_maximum(
+        self, learner: str, maximum: int, expected: int
+    ) -> None:
+        text = f"<learner_request>{learner}</learner_request>\n"
+        text += f"Maximum number of questions: {maximum}"
+        assert planned_count(_request(text), NATO) == expected
+
+    @pytest.mark.parametrize(
+        ("lines", "words"),
+        [
+            ("", "no line 'Number of questions to write: N' or 'Maximum number of questions"),
+            ("Maximum number of questions: 0", "Maximum number of questions must be >= 1"),
+            ("Number of questions to write: 0", "Number of questions to write must be >= 1"),
+        ],
+    )
+    def test_no_count_is_400(self, lines: str, words: str) -> None:
+        with pytest.raises(ApiError) as exc:
+            planned_count(_request(f"<learner_request>NATO</learner_request>\n{lines}"), NATO)
+        assert exc.value.code == 400
+        assert words in exc.value.message
+
+
+class TestEnvelopePlan:
+    def test_shape_key_order_and_header_chunk(self) -> None:
+        plan = _envelope_plan(6)
+        pairs = json.loads(plan.text, object_pairs_hook=lambda p: p)
+        assert [key for key, _ in pairs] == ["topic", "count", "questions"]
+        body = json.loads(plan.text)
+        assert body["topic"] == "NATO phonetic alphabet"
+        assert body["count"] == 6
+        assert body["questions"] == [q.to_json() for q in NATO.questions[:6]]
+        assert _header(plan) == '{"topic": "NATO phonetic alphabet", "count": 6, "questions": ['
+        # One item per line, as in the array answer.
+        lines = plan.text.splitlines()
+        assert lines[0] == _header(plan)
+        assert lines[-1] == "]}"
+        assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == body["questions"]
+        chunks = _chunks(plan)
+        assert chunks[0].text == _header(plan)
+        assert chunks[0].item is None
+        assert "".join(c.text for c in chunks) == plan.text
+        assert all(MIN_CHUNK <= len(c.text) <= MAX_CHUNK for c in chunks[1:-1])
+        assert [i for c in chunks for i in c.completes] == list(range(6))
+        assert all(plan.text[plan.ends[i] - 1] == "}" for i in range(6))
+
+    def test_chunks_know_their_question_item(self) -> None:
+        for plan in (_envelope_plan(5), plan_stream(NATO.questions[:5], NATO, [], None, _rng())):
+            for chunk in _chunks(plan):
+                if chunk.item is None:
+                    assert chunk.start < plan.body_start or chunk.start >= plan.ends[-1]
+                else:
+                    start = plan.ends[chunk.item - 1] if chunk.item else plan.body_start
+                    assert start <= chunk.start < plan.ends[chunk.item]
+            assert {c.item for c in _chunks(plan)} >= set(range(5))
+
+    def test_empty_envelope(self) -> None:
+        plan = _envelope_plan(0)
+        assert json.loads(plan.text) == {"topic": NATO.title, "count": 0, "questions": []}
+        assert "".join(c.text for c in _chunks(plan)) == plan.text
+
+    @pytest.mark.parametrize("kind", ["drop", "truncate", "max_tokens", "safety", "error_event"])
+    @pytest.mark.parametrize("k", [0, 1, 3])
+    def test_faults_count_question_items(self, kind: str, k: int) -> None:
+        fault = parse_fault({"kind": kind, "afterQuestions": k, "tailChars": 0})
+        plan = _envelope_plan(5, fault)
+        sent = "".join(c.text for c in _chunks(plan))
+        # After 0 items the header (the plan) has gone out, and nothing of the first item.
+        assert sent == (plan.text[: plan.ends[k - 1]] if k else _header(plan))
+        assert sum(len(c.completes) for c in _chunks(plan)) == k
+        assert plan.ending == kind
+
+    def test_stall_invalid_items_and_bad_json_in_an_envelope(self) -> None:
+        stall = _envelope_plan(4, parse_fault({"kind": "stall", "afterQuestions": 2}))
+        pause = next(i for i, s in enumerate(stall.steps) if isinstance(s, Pause))
+        before = "".join(s.text for s in stall.steps[:pause] if isinstance(s, TextChunk))
+        assert before == stall.text[: stall.ends[1]]
+        broken = _envelope_plan(4, parse_fault(invalid_items((1, "three_options"))))
+        questions = json.loads(broken.text)["questions"]
+        assert [bool(validate(q)) for q in questions] == [False, True, False, False]
+        bad = _envelope_plan(4, parse_fault({"kind": "bad_json", "afterQuestions": 2}))
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(bad.text)
+        assert bad.text.startswith(_header(bad))
+        assert bad.text.endswith("\n]}")
+
+    def test_over_deliver_items_beyond_the_count(self) -> None:
+        plan = _envelope_plan(3, size=8)
+        body = json.loads(plan.text)
+        assert body["count"] == 3
+        assert len(body["questions"]) == 8
+
+
+class TestPacing:
+    @staticmethod
+    def _events(plan: StreamPlan) -> list[Event]:
+        actions = stream_actions(plan, "m", 0, None, "r")
+        return [a for a in actions if isinstance(a, Event)]
+
+    def test_without_question_ms_first_chunk_then_pace(self) -> None:
+        events = self._events(_envelope_plan(3))
+        delays = Pacing(0.5, 0.04).delays(events)
+        assert delays == [0.5] + [0.04] * (len(events) - 1)
+
+    @pytest.mark.parametrize("envelope", [True, False])
+    def test_question_ms_spreads_over_each_items_chunks(self, envelope: bool) -> None:
+        plan = (
+            _envelope_plan(5)
+            if envelope
+            else plan_stream(NATO.questions[:5], NATO, [], None, _rng())
+        )
+        events = self._events(plan)
+        delays = Pacing(0.3, 0.04, 0.1).delays(events)
+        assert delays[0] == 0.3  # TTFT, then (envelope) the first item's chunk at once
+        clock, first_chunk_at = 0.0, dict[int, float]()
+        for event, delay in zip(events, delays, strict=True):
+            clock += delay
+            if event.item is not None:
+                first_chunk_at.setdefault(event.item, clock)
+        assert first_chunk_at[0] == pytest.approx(0.3)
+        gaps = [first_chunk_at[i + 1] - first_chunk_at[i] for i in range(4)]
+        assert gaps == pytest.approx([0.1] * 4)
+        # Each item takes its 100 ms, the last one included; then paceMs if events follow.
+        assert sum(delays) >= 0.3 + 0.5 - 1e-9
+        after_other = [d for e, d in zip(events, delays[1:], strict=False) if e.item is None]
+        assert set(after_other) <= {0.0, 0.04}  # after the header: at once; after the rest: pace
+
+
+class TestOverDeliverAndQuestionMsSpecs:
+    def test_over_deliver_defaults_and_matching(self) -> None:
+        fault = parse_fault({"kind": "over_deliver"})
+        assert (fault.extra, fault.extra_questions()) == (10, 10)
+        assert parse_fault({"kind": "over_deliver", "extra": 3, "call": "stream"}).extra == 3
+        assert fault.matches("stream")
+        assert not fault.matches("clarify")
+        assert parse_fault({"kind": "truncate"}).extra_questions() == 0
+
+    @pytest.mark.parametrize(
+        ("spec", "words"),
+        [
+            ({"kind": "over_deliver", "extra": 0}, "extra must be >= 1"),
+            ({"kind": "over_deliver", "extra": "5"}, "extra must be an integer"),
+            ({"kind": "over_deliver", "extra": True}, "extra must be an integer"),
+            ({"kind": "over_deliver", "call": "clarify"}, "only happen on"),
+            ({"kind": "over_deliver", "afterQuestions": 2}, "unknown field"),
+            ({"kind": "truncate", "extra": 2}, "unknown field"),
+        ],
+    )
+    def test_over_deliver_rejections(self, spec: dict[str, Any], words: str) -> None:
+        with pytest.raises(FaultSpecError, match=words):
+            parse_fault(spec)
+
+    def test_question_ms_setting(self) -> None:
+        settings = Settings()
+        assert settings.question_ms == 0
+        assert settings.updated({"questionMs": 120}).to_json()["questionMs"] == 120
+        for bad in ({"questionMs": -1}, {"questionMs": 1.5}, {"questionMs": None}):
+            with pytest.raises(ValueError, match="questionMs must be an integer >= 0"):
                 settings.updated(bad)

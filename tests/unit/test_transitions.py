@@ -9,6 +9,7 @@ from qgen.domain import transitions as t
 from qgen.domain.errors import DomainError, ErrorCode
 from qgen.domain.failures import FailureCode, failure_for
 from qgen.domain.jobs import Job, JobPhase, JobStatus, Lease, Usage, question_id, slot_delta
+from qgen.domain.prompts import Plan
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -101,28 +102,41 @@ def test_held_fences_every_write_by_the_lease() -> None:
 
 def test_plan_progress_and_complete() -> None:
     job, _ = claimed()
-    job = t.plan(job, topic="NATO", total=3)
+    assert t.plan_of(job) is None
+    job = t.plan(job, Plan("NATO", 3))
     assert (job.topic, job.estimated_total, job.phase) == ("NATO", 3, JobPhase.GENERATING)
-    assert not job.needs_plan
-    ids = t.next_question_ids("j1", job, 2)
-    assert ids == [question_id("j1", 0), question_id("j1", 1)]
-    job = t.progress(job, saved_ids=ids, generated=3, rejected=1)
+    assert t.plan_of(job) == Plan("NATO", 3)
+    ids = [question_id("j1", 0), question_id("j1", 1)]
+    job = t.progress(job, question_ids=ids, generated=3, rejected=1)
     assert (job.questions_saved, job.questions_generated, job.questions_rejected) == (2, 3, 1)
-    assert t.next_question_ids("j1", job, 1) == [question_id("j1", 2)]
-    job = t.progress(job, saved_ids=[], generated=0, rejected=0, finalizing=True)
-    assert job.phase is JobPhase.FINALIZING
+    assert job.question_ids == ids
     done = t.complete(
         job.changed(usage=Usage(prompt_tokens=1, output_tokens=2)),
+        question_ids=[*ids, question_id("j1", 2)],
         now=NOW + timedelta(seconds=2),
         usage=Usage(prompt_tokens=10, output_tokens=20),
         model="m",
     )
     assert done.status is JobStatus.COMPLETED
     assert done.model == "m"
+    assert done.phase is JobPhase.FINALIZING
+    assert done.questions_saved == 3, "completion counts the question documents"
     assert done.duration_ms == 2000
     assert done.usage == Usage(prompt_tokens=11, output_tokens=22)
     assert done.lease_token is None
     assert done.lease_expires_at is None
+
+
+def test_an_ending_counts_the_documents_it_is_given() -> None:
+    job, _ = claimed()
+    ids = [question_id("j1", 0)]
+    failed = t.fail_attempt(
+        job, failure_for(FailureCode.NETWORK), now=NOW, max_attempts=3, question_ids=ids
+    )
+    assert (failed.questions_saved, failed.question_ids) == (1, ids)
+    cancelled = t.cancel(job, now=NOW, question_ids=ids)
+    assert (cancelled.questions_saved, cancelled.question_ids) == (1, ids)
+    assert t.cancel(job, now=NOW).questions_saved == 0
 
 
 def test_a_retryable_failure_with_attempts_left_goes_back_to_pending() -> None:

@@ -15,7 +15,7 @@ from qgen.services.jobs import CreateRequest, JobService
 from qgen.services.worker import DeliveryOutcome, WorkerService
 
 from tests.support.fakes import FakeClock, InMemoryTaskQueue, MemoryStore, ScriptedModel
-from tests.support.questions import item, questions_stream, stream_pieces
+from tests.support.questions import answer_stream, envelope_pieces, item
 
 
 def settings(**overrides: Any) -> Settings:
@@ -46,7 +46,7 @@ def test_a_delivery_plans_streams_saves_every_question_and_completes(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     job_id = new_job(store, clock)
-    model = ScriptedModel(count=3, pieces=questions_stream(3))
+    model = ScriptedModel(pieces=answer_stream(3))
     result = worker(store, clock, model).process(job_id)
     assert result.outcome is DeliveryOutcome.COMPLETED
     assert not result.retry
@@ -59,7 +59,10 @@ def test_a_delivery_plans_streams_saves_every_question_and_completes(
     )
     assert job.question_ids == [question_id(job_id, i) for i in range(3)]
     assert (job.questions_saved, job.questions_generated, job.questions_rejected) == (3, 3, 0)
-    assert job.usage == Usage(prompt_tokens=20, output_tokens=40)  # clarify + stream's last
+    assert job.usage == Usage(prompt_tokens=10, output_tokens=20)  # the stream's last report
+    (request,) = model.requests
+    assert request.plan is None
+    assert request.max_count == 40
     assert job.lease_token is None
     assert job.model == "scripted-model"
     saved = [store.state.questions[qid] for qid in job.question_ids]
@@ -71,10 +74,41 @@ def test_a_delivery_plans_streams_saves_every_question_and_completes(
 
 def test_the_plan_is_clamped_to_the_configured_range(store: MemoryStore, clock: FakeClock) -> None:
     job_id = new_job(store, clock)
-    model = ScriptedModel(count=500, pieces=questions_stream(2))
+    model = ScriptedModel(pieces=answer_stream(2, planned=500))
     worker(store, clock, model, max_questions_per_job=2).process(job_id)
     assert store.state.jobs[job_id].estimated_total == 2
-    assert model.calls[-1]["count"] == 2
+    assert model.requests[-1].max_count == 2
+
+
+@pytest.mark.parametrize(("planned", "streamed", "cap"), [(5, 12, 5), (40, 45, 3), (2, 2, 40)])
+def test_a_model_that_streams_past_the_plan_is_cut_at_the_cap_and_no_longer_read(
+    store: MemoryStore, clock: FakeClock, planned: int, streamed: int, cap: int
+) -> None:
+    job_id = new_job(store, clock)
+    pieces = answer_stream(streamed, planned=planned)
+    model = ScriptedModel(pieces=pieces)
+    result = worker(store, clock, model, max_questions_per_job=cap).process(job_id)
+    assert result.outcome is DeliveryOutcome.COMPLETED
+    total = min(planned, cap, streamed)
+    job = store.state.jobs[job_id]
+    assert (job.estimated_total, job.questions_saved, len(store.state.questions)) == (
+        min(planned, cap),
+        total,
+        total,
+    )
+    assert job.questions_saved <= (job.estimated_total or 0), "progress never passes 100 %"
+    if streamed > total:
+        assert model.pieces_read < len(pieces), "the stream is closed once the cap is reached"
+
+
+def test_a_header_without_a_count_or_topic_gets_the_maximum_and_the_learners_words(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    job_id = new_job(store, clock)
+    text = json.dumps({"questions": [item(0), item(1)]})
+    worker(store, clock, ScriptedModel(pieces=[text]), max_questions_per_job=7).process(job_id)
+    job = store.state.jobs[job_id]
+    assert (job.topic, job.estimated_total, job.questions_saved) == ("NATO alphabet", 7, 2)
 
 
 @pytest.mark.parametrize("status", [JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.FAILED])
@@ -86,14 +120,14 @@ def test_terminal_and_missing_jobs_are_acknowledged_without_work(
     model = ScriptedModel()
     assert worker(store, clock, model).process(job_id).outcome is DeliveryOutcome.TERMINAL
     assert worker(store, clock, model).process("nope").outcome is DeliveryOutcome.MISSING
-    assert model.calls == []
+    assert model.requests == []
 
 
 def test_a_duplicate_delivery_while_the_lease_is_live_does_nothing(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     job_id = new_job(store, clock)
-    first = worker(store, clock, ScriptedModel(clarify_error=ModelError(FailureCode.NETWORK)))
+    first = worker(store, clock, ScriptedModel(stream_end=ModelError(FailureCode.NETWORK)))
     store.state.jobs[job_id] = store.state.jobs[job_id].changed(
         status=JobStatus.PROCESSING,
         lease_token="other",
@@ -106,7 +140,7 @@ def test_cancel_mid_stream_stops_the_attempt_and_writes_nothing_after(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     job_id = new_job(store, clock)
-    pieces = questions_stream(10, piece_size=30)
+    pieces = answer_stream(10, piece_size=30)
 
     def cancel_half_way(index: int) -> None:
         if index == len(pieces) // 2:
@@ -115,13 +149,14 @@ def test_cancel_mid_stream_stops_the_attempt_and_writes_nothing_after(
             job = store.state.jobs[job_id]
             store.state.jobs[job_id] = job.changed(status=JobStatus.CANCELLED)
 
-    model = ScriptedModel(count=10, pieces=pieces, on_piece=cancel_half_way)
+    model = ScriptedModel(pieces=pieces, on_piece=cancel_half_way)
     result = worker(store, clock, model).process(job_id)
     assert result.outcome is DeliveryOutcome.CANCELLED
     job = store.state.jobs[job_id]
     assert job.status is JobStatus.CANCELLED
     assert 0 < job.questions_saved < 10
     assert len(store.state.questions) == job.questions_saved, "nothing written after the cancel"
+    assert job.question_ids == sorted(store.state.questions), "the cancel counted the documents"
 
 
 def test_a_lost_lease_stops_the_attempt(store: MemoryStore, clock: FakeClock) -> None:
@@ -132,7 +167,7 @@ def test_a_lost_lease_stops_the_attempt(store: MemoryStore, clock: FakeClock) ->
             job = store.state.jobs[job_id]
             store.state.jobs[job_id] = job.changed(lease_token="another-delivery")
 
-    model = ScriptedModel(count=3, pieces=questions_stream(3), on_piece=take_over)
+    model = ScriptedModel(pieces=answer_stream(3), on_piece=take_over)
     assert worker(store, clock, model).process(job_id).outcome is DeliveryOutcome.LEASE_LOST
     assert store.state.jobs[job_id].status is JobStatus.PROCESSING  # the other delivery's
 
@@ -142,7 +177,7 @@ def test_a_transient_model_failure_hands_the_job_back_and_keeps_what_was_saved(
 ) -> None:
     job_id = new_job(store, clock)
     model = ScriptedModel(
-        count=4, pieces=questions_stream(4)[:-3], stream_end=ModelError(FailureCode.TRUNCATED)
+        pieces=answer_stream(4)[:-3], stream_end=ModelError(FailureCode.TRUNCATED)
     )
     result = worker(store, clock, model).process(job_id)
     assert (result.outcome, result.error_code, result.retry) == (
@@ -160,11 +195,14 @@ def test_a_transient_model_failure_hands_the_job_back_and_keeps_what_was_saved(
     assert 0 < saved < 4
     assert store.state.counters["alice"] == 1, "a job waiting for redelivery holds its slot"
     # The redelivery resumes: no new plan, only the rest, told what exists.
-    resumed = ScriptedModel(count=99, pieces=questions_stream(4 - saved, start=saved))
+    assert (job.topic, job.estimated_total) == ("NATO alphabet", 4), "the plan is kept"
+    # The redelivery resumes under the same plan: only the rest, told what exists.
+    resumed = ScriptedModel(pieces=answer_stream(4 - saved, start=saved, planned=99))
     assert worker(store, clock, resumed).process(job_id).outcome is DeliveryOutcome.COMPLETED
-    assert [c["call"] for c in resumed.calls] == ["stream"]
-    assert resumed.calls[0]["count"] == 4 - saved
-    assert len(resumed.calls[0]["existing"]) == saved
+    (request,) = resumed.requests
+    assert request.plan is not None
+    assert (request.plan.total, request.remaining) == (4, 4 - saved)
+    assert len(request.existing) == saved
     job = store.state.jobs[job_id]
     assert job.question_ids == [question_id(job_id, i) for i in range(4)]
     assert job.attempts == 2
@@ -188,7 +226,7 @@ def test_finality_of_a_failure(
 ) -> None:
     job_id = new_job(store, clock)
     store.state.jobs[job_id] = store.state.jobs[job_id].changed(attempts=attempts_before)
-    result = worker(store, clock, ScriptedModel(clarify_error=ModelError(code))).process(job_id)
+    result = worker(store, clock, ScriptedModel(stream_end=ModelError(code))).process(job_id)
     assert result.outcome is outcome
     job = store.state.jobs[job_id]
     if outcome is DeliveryOutcome.FAILED:
@@ -203,13 +241,21 @@ def test_invalid_and_repeated_items_are_counted_and_never_saved(
 ) -> None:
     job_id = new_job(store, clock)
     items: list[object] = [item(0), {"question": "broken"}, item(0), item(1)]
-    model = ScriptedModel(count=2, pieces=stream_pieces(items))
+    model = ScriptedModel(pieces=envelope_pieces(items, count=2))
     assert worker(store, clock, model).process(job_id).outcome is DeliveryOutcome.COMPLETED
     job = store.state.jobs[job_id]
     assert (job.questions_saved, job.questions_generated, job.questions_rejected) == (2, 4, 2)
 
 
-@pytest.mark.parametrize("pieces", [[json.dumps([{"question": "no"}])], ["not json at all"], []])
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [json.dumps({"topic": "t", "count": 1, "questions": [{"question": "no"}]})],
+        ["not json at all"],
+        [json.dumps([item(0)])],  # the bare array of the old protocol is not the answer asked for
+        [],
+    ],
+)
 def test_a_stream_without_a_valid_question_is_a_schema_failure(
     store: MemoryStore, clock: FakeClock, pieces: list[str]
 ) -> None:

@@ -7,13 +7,9 @@ worker saves questions while the model is still writing. Pure: no I/O, no clocks
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Final
-
-from pydantic_core import from_json
 
 from .questions import (
     QuestionDraft,
@@ -22,6 +18,7 @@ from .questions import (
     normalise_question_text,
     validate_item,
 )
+from .stream_text import ARRAY, OBJECT, FaultError, StreamFormatError
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +41,15 @@ class RejectedItem:
 ParsedItem = AcceptedItem | RejectedItem
 
 
-class StreamFormatError(ValueError):
-    """The model's text is not one JSON array (the caller reports SCHEMA_VALIDATION).
-
-    ``offset`` is the character position in the whole streamed text where it went wrong.
-    """
-
-    def __init__(self, message: str, *, offset: int) -> None:
-        super().__init__(f"{message} (at character {offset})")
-        self.offset = offset
+QUESTIONS_KEY: Final = "questions"
 
 
-# One opening fence line ("```" or "```json") may precede the array; its "```" may follow it.
-_FENCE: Final = "```"
-_FENCE_LINE: Final = re.compile(r"```[ \t]*(?:json)?[ \t]*\r?", re.IGNORECASE)
-_MAX_FENCE_LINE: Final = 64
-_ERROR_AT: Final = re.compile(r"line (\d+) column (\d+)")
+@dataclass(frozen=True, slots=True)
+class StreamHeader:
+    """What an envelope says before its questions: the plan, as the model wrote it."""
+
+    topic: str | None
+    count: int | None
 
 
 class StreamParser:
@@ -73,13 +63,19 @@ class StreamParser:
     validated (`validate_item`) and deduplicated against `seen` (normalised texts of questions
     already saved; accepted keys are added).
 
-    Errors: a text that is not a JSON array raises StreamFormatError. Items finished before
+    Envelope mode (``envelope=True``): the root is an object whose ``questions`` member is
+    that array, written after the plan (``topic``, ``count``); `header` gives the plan once the
+    array has begun, when the members before it are whole.
+
+    Errors: a text that is not a JSON array (object) raises StreamFormatError. Items finished before
     the fault are still returned, and the error is raised by the next call; after an error
     every call raises it again.
     """
 
-    def __init__(self, *, seen: set[str] | None = None) -> None:
+    def __init__(self, *, seen: set[str] | None = None, envelope: bool = False) -> None:
         self._seen = seen if seen is not None else set()
+        self._root = OBJECT if envelope else ARRAY
+        self._header: dict[str, object] | None = None
         self._text = ""
         self._emitted = 0  # items handed out so far
         self._error: StreamFormatError | None = None
@@ -88,6 +84,17 @@ class StreamParser:
         self._rejected: Counter[RejectReason] = Counter()
 
     # -- public API
+
+    @property
+    def header(self) -> StreamHeader | None:
+        """Envelope mode: the members before the questions, once the questions array began."""
+        if self._header is None:
+            return None
+        topic, count = self._header.get("topic"), self._header.get("count")
+        return StreamHeader(
+            topic=topic if isinstance(topic, str) else None,
+            count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+        )
 
     @property
     def seen(self) -> set[str]:
@@ -111,9 +118,9 @@ class StreamParser:
         self._text += chunk
         try:
             items = self._parse(partial=True)
-        except _FaultError as fault:
+        except FaultError as fault:
             self._error = fault.error
-            out = self._emit(fault.items_before, last_is_finished=False)
+            out = self._emit(_as_list(fault.before), last_is_finished=False)
             if not out:
                 raise fault.error from None
             return out
@@ -133,7 +140,7 @@ class StreamParser:
             return []
         try:
             items = self._parse(partial=False)
-        except _FaultError as fault:
+        except FaultError as fault:
             self._error = fault.error
             raise fault.error from None
         return self._emit(items, last_is_finished=True)
@@ -153,67 +160,26 @@ class StreamParser:
         return out
 
     def _parse(self, *, partial: bool) -> list[object]:
-        """The array so far (partial) or the whole array (strict); [] before it begins."""
-        start = self._array_start()
-        if start is None:
-            if partial:
-                return []
-            raise _FaultError(
-                StreamFormatError("the stream ended before the array began", offset=0)
-            )
-        body = self._text[start:]
-        if not partial and self._fenced:
-            stripped = body.rstrip()
-            if stripped.endswith(_FENCE):
-                body = stripped[: -len(_FENCE)]
+        """The items so far (partial) or all of them (strict); [] before the root begins."""
         try:
-            value = from_json(body, allow_partial=partial, allow_inf_nan=False)
-        except ValueError as error:
-            offset = start + _error_offset(body, str(error))
-            if partial:
-                message = "the stream is not one JSON array"
-            elif str(error).startswith("EOF"):
-                message = "the stream ended before the array was closed"
-            elif str(error).startswith("trailing characters"):
-                message = "unexpected text after the array"
-            else:
-                message = "the stream did not end as one complete JSON array"
-            before: list[object] = []
-            if partial and offset > start:
-                with contextlib.suppress(ValueError):
-                    before = list(from_json(self._text[start:offset], allow_partial=True))
-            raise _FaultError(
-                StreamFormatError(f"{message}: {error}", offset=offset), before
-            ) from None
-        if not isinstance(value, list):  # pragma: no cover - the text starts with "["
-            raise _FaultError(StreamFormatError("expected a JSON array", offset=start))
-        return value
+            return self._items(self._root.parse(self._text, partial=partial))
+        except FaultError as fault:
+            raise FaultError(fault.error, self._items(fault.before)) from None
 
-    def _array_start(self) -> int | None:
-        """Where the array's "[" is, past whitespace and one fence line; None if not there yet."""
-        text = self._text
-        pos = len(text) - len(text.lstrip())
-        self._fenced = text.startswith(_FENCE, pos)
-        if self._fenced:
-            newline = text.find("\n", pos)
-            if newline < 0:
-                if len(text) - pos > _MAX_FENCE_LINE:
-                    raise _FaultError(
-                        StreamFormatError("the opening fence is not ```json", offset=pos)
-                    )
-                return None
-            if _FENCE_LINE.fullmatch(text, pos, newline) is None:
-                raise _FaultError(StreamFormatError("the opening fence is not ```json", offset=pos))
-            rest = text[newline + 1 :]
-            pos = newline + 1 + len(rest) - len(rest.lstrip())
-        if pos >= len(text) or (not self._fenced and _FENCE.startswith(text[pos:])):
-            return None  # nothing yet, or what may become the opening fence
-        if text[pos] != "[":
-            found = text[pos]
-            raise _FaultError(
-                StreamFormatError(f"expected a JSON array, found {found!r}", offset=pos)
-            )
-        return pos
+    def _items(self, value: object) -> list[object]:
+        if value is None:
+            return []
+        if self._root is ARRAY:
+            return list(value) if isinstance(value, list) else []
+        if not isinstance(value, dict):  # pragma: no cover - the text starts with "{"
+            return []
+        if QUESTIONS_KEY in value:
+            # Every member before the array is whole once the array has begun.
+            self._header = value
+        questions = value.get(QUESTIONS_KEY, [])
+        if not isinstance(questions, list):
+            raise FaultError(StreamFormatError("questions is not an array", offset=0))
+        return questions
 
     def _judge(self, index: int, value: object) -> ParsedItem:
         result = validate_item(value)
@@ -228,22 +194,5 @@ class StreamParser:
         return RejectedItem(index=index, rejection=result)
 
 
-class _FaultError(Exception):
-    """A StreamFormatError plus the items that parsed before the fault."""
-
-    def __init__(self, error: StreamFormatError, items_before: list[object] | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.items_before = items_before or []
-
-
-def _error_offset(text: str, message: str) -> int:
-    """pydantic_core reports 'line L column C'; turn it into an index into ``text``."""
-    match = _ERROR_AT.search(message)
-    if match is None:
-        return len(text)
-    line, column = int(match.group(1)), int(match.group(2))
-    start = 0
-    for _ in range(line - 1):
-        start = text.index("\n", start) + 1
-    return min(len(text), start + max(column - 1, 0))
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []

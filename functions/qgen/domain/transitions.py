@@ -12,7 +12,8 @@ from enum import StrEnum
 
 from .errors import DomainError, ErrorCode, job_not_found
 from .failures import Failure, FailureCode, failure_for, is_final
-from .jobs import Job, JobPhase, JobStatus, Lease, Usage, is_cancellable, question_id
+from .jobs import Job, JobPhase, JobStatus, Lease, Usage, is_cancellable
+from .prompts import Plan
 
 # ----- the learner's side -------------------------------------------------------------------
 
@@ -35,14 +36,19 @@ def owned(job: Job | None, user_id: str) -> Job:
     return job
 
 
-def cancel(job: Job, *, now: datetime) -> Job:
+def cancel(job: Job, *, now: datetime, question_ids: list[str] | None = None) -> Job:
     if not is_cancellable(job.status):
         raise DomainError(
             ErrorCode.NOT_CANCELLABLE,
             f"This job is already {job.status.value} and cannot be cancelled.",
             details={"status": job.status.value},
         )
-    return job.changed(status=JobStatus.CANCELLED, completed_at=now)
+    cancelled = job.changed(status=JobStatus.CANCELLED, completed_at=now)
+    if question_ids is not None:  # the partial questions kept, counted from their documents
+        cancelled = cancelled.changed(
+            questions_saved=len(question_ids), question_ids=list(question_ids)
+        )
+    return cancelled
 
 
 def retry(job: Job, *, now: datetime) -> Job:
@@ -144,31 +150,36 @@ def renewed(job: Job, *, now: datetime, lease_seconds: int) -> Job:
     return job.changed(lease_expires_at=now + timedelta(seconds=lease_seconds))
 
 
-def plan(job: Job, *, topic: str, total: int) -> Job:
-    return job.changed(topic=topic, estimated_total=total, phase=JobPhase.GENERATING)
+def plan(job: Job, plan: Plan) -> Job:
+    return job.changed(topic=plan.topic, estimated_total=plan.total, phase=JobPhase.GENERATING)
 
 
-def next_question_ids(job_id: str, job: Job, count: int) -> list[str]:
-    """Ids of the next ``count`` questions, after the ones the job already saved."""
-    return [question_id(job_id, job.questions_saved + offset) for offset in range(count)]
+def plan_of(job: Job) -> Plan | None:
+    """The plan an earlier attempt fixed, if any."""
+    if job.needs_plan:
+        return None
+    return Plan(topic=job.topic or "", total=job.estimated_total or 0)
 
 
-def progress(
-    job: Job, *, saved_ids: list[str], generated: int, rejected: int, finalizing: bool = False
-) -> Job:
-    """Questions saved under ``saved_ids`` (see next_question_ids), and the parser's counts."""
+def progress(job: Job, *, question_ids: list[str], generated: int, rejected: int) -> Job:
+    """The counts as they stand: the questions saved so far (their documents are the truth;
+    this copy may lag them by a second) and the items the parser judged, over all attempts."""
     return job.changed(
-        questions_saved=job.questions_saved + len(saved_ids),
-        question_ids=[*job.question_ids, *saved_ids],
-        questions_generated=job.questions_generated + generated,
-        questions_rejected=job.questions_rejected + rejected,
-        phase=JobPhase.FINALIZING if finalizing else job.phase,
+        questions_saved=len(question_ids),
+        question_ids=list(question_ids),
+        questions_generated=generated,
+        questions_rejected=rejected,
     )
 
 
-def complete(job: Job, *, now: datetime, usage: Usage | None, model: str) -> Job:
+def complete(
+    job: Job, *, question_ids: list[str], now: datetime, usage: Usage | None, model: str
+) -> Job:
+    """Done: the saved questions counted from their documents."""
     started = job.started_at or job.created_at
     return _ended(job, usage).changed(
+        questions_saved=len(question_ids),
+        question_ids=list(question_ids),
         status=JobStatus.COMPLETED,
         phase=JobPhase.FINALIZING,
         completed_at=now,
@@ -185,6 +196,7 @@ def fail_attempt(
     max_attempts: int,
     usage: Usage | None = None,
     new_run: bool = False,
+    question_ids: list[str] | None = None,
 ) -> Job:
     """Back to pending for another delivery, or failed for good (the one finality rule).
 
@@ -194,6 +206,8 @@ def fail_attempt(
     ended = _ended(job, usage).changed(
         last_error_code=failure.code.value, error_message=failure.message
     )
+    if question_ids is not None:  # counted from the documents by the caller
+        ended = ended.changed(questions_saved=len(question_ids), question_ids=list(question_ids))
     if is_final(failure, attempt=job.attempts, max_attempts=max_attempts):
         return ended.changed(
             status=JobStatus.FAILED,

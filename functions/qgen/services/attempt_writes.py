@@ -1,19 +1,32 @@
 """Every write of one worker attempt, each a unit of work fenced by the attempt's lease.
 
 Each write re-reads the job and goes ahead only while the lease still holds it
-(`transitions.held`); otherwise AttemptStoppedError is raised and nothing is written. The
-worker service and the progress writer share one instance per attempt.
+(`transitions.held`); otherwise AttemptStoppedError is raised and nothing is written. Question
+documents and the job document are written apart: questions as soon as they are finished,
+the job's progress at most once a second (see question_writer.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..domain import transitions
 from ..domain.failures import Failure
 from ..domain.jobs import Job, Lease, Usage
+from ..domain.prompts import Plan
 from ..domain.questions import QuestionDraft, SavedQuestion
 from .ports import Clock, JobTransaction, UnitOfWork
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    """What an attempt brings to the job's last write: its plan (if the model made one), the
+    item counts over all attempts (generated, rejected), its token use."""
+
+    plan: Plan | None = None
+    counts: tuple[int, int] | None = None
+    usage: Usage | None = None
 
 
 class AttemptWrites:
@@ -23,66 +36,77 @@ class AttemptWrites:
         self._clock = clock
         self._lease_seconds = lease_seconds
 
-    def _write(self, change: Callable[[JobTransaction, Job], Job]) -> Job:
+    def _fenced(self, write: Callable[[JobTransaction, Job], Job | None]) -> Job:
+        """Run ``write`` on the job while the lease holds it; save the job it returns."""
         job_id = self.lease.job_id
 
         def body(tx: JobTransaction) -> Job:
             job = transitions.held(tx.get_job(job_id), self.lease)
-            after = change(tx, job)
+            after = write(tx, job)
+            if after is None:
+                return job
             tx.save_job(job_id, job, after)
             return after
 
         return self._uow.run(body)
 
-    def _renewed(self, job: Job) -> Job:
-        return transitions.renewed(job, now=self._clock(), lease_seconds=self._lease_seconds)
+    def save_questions(self, positioned: list[tuple[str, QuestionDraft]], *, topic: str) -> None:
+        """Question documents only (the job document is not written): one fenced commit."""
+        job_id, now = self.lease.job_id, self._clock()
 
-    def plan(self, *, topic: str, total: int) -> Job:
-        return self._write(
-            lambda _, job: self._renewed(transitions.plan(job, topic=topic, total=total))
-        )
-
-    def save_batch(
-        self,
-        drafts: list[QuestionDraft],
-        *,
-        generated: int,
-        rejected: int,
-        finalizing: bool = False,
-    ) -> Job:
-        """Questions and progress in one commit; an empty batch is a lease heartbeat."""
-        job_id = self.lease.job_id
-
-        def change(tx: JobTransaction, job: Job) -> Job:
-            now = self._clock()
-            ids = transitions.next_question_ids(job_id, job, len(drafts))
-            for qid, draft in zip(ids, drafts, strict=True):
+        def write(tx: JobTransaction, job: Job) -> None:
+            for question_id, draft in positioned:
                 saved = SavedQuestion.of(
-                    draft, job_id=job_id, user_id=job.user_id, topic=job.topic or "", now=now
+                    draft, job_id=job_id, user_id=job.user_id, topic=topic, now=now
                 )
-                tx.put_question(qid, saved)
-            progressed = transitions.progress(
-                job,
-                saved_ids=ids,
-                generated=generated,
-                rejected=rejected,
-                finalizing=finalizing,
+                tx.put_question(question_id, saved)
+
+        self._fenced(write)
+
+    def save_progress(
+        self, *, plan: Plan | None, question_ids: list[str], generated: int, rejected: int
+    ) -> None:
+        """The job document: the plan (once), the counts so far, and a renewed lease."""
+
+        def write(_: JobTransaction, job: Job) -> Job:
+            if plan is not None and job.needs_plan:
+                job = transitions.plan(job, plan)
+            job = transitions.progress(
+                job, question_ids=question_ids, generated=generated, rejected=rejected
             )
-            return self._renewed(progressed)
+            return transitions.renewed(job, now=self._clock(), lease_seconds=self._lease_seconds)
 
-        return self._write(change)
+        self._fenced(write)
 
-    def complete(self, *, usage: Usage | None, model: str) -> Job:
+    def _ending(self, tx: JobTransaction, job: Job, end: AttemptEnd) -> tuple[Job, list[str]]:
+        """The job with the attempt's plan and item counts, and its saved questions' ids."""
+        ids = tx.saved_question_ids(self.lease.job_id)
+        if end.plan is not None and job.needs_plan:
+            job = transitions.plan(job, end.plan)
+        if end.counts is not None:
+            generated, rejected = end.counts
+            job = job.changed(questions_generated=generated, questions_rejected=rejected)
+        return job, ids
+
+    def complete(self, end: AttemptEnd, *, model: str) -> Job:
         now = self._clock()
-        return self._write(
-            lambda _, job: transitions.complete(job, now=now, usage=usage, model=model)
-        )
+        usage = end.usage
 
-    def fail(self, failure: Failure, *, usage: Usage | None, max_attempts: int) -> Job:
-        """Back to pending for redelivery, or failed for good (the domain decides which)."""
+        def write(tx: JobTransaction, job: Job) -> Job:
+            job, ids = self._ending(tx, job, end)
+            return transitions.complete(job, question_ids=ids, now=now, usage=usage, model=model)
+
+        return self._fenced(write)
+
+    def fail(self, failure: Failure, end: AttemptEnd, *, max_attempts: int) -> Job:
+        """Back to pending for redelivery, or failed for good (the domain decides which). A
+        plan the model made is kept, so the next attempt resumes under the same cap."""
         now = self._clock()
-        return self._write(
-            lambda _, job: transitions.fail_attempt(
-                job, failure, now=now, max_attempts=max_attempts, usage=usage
+
+        def write(tx: JobTransaction, job: Job) -> Job:
+            job, ids = self._ending(tx, job, end)
+            return transitions.fail_attempt(
+                job, failure, now=now, max_attempts=max_attempts, usage=end.usage, question_ids=ids
             )
-        )
+
+        return self._fenced(write)

@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from ..domain.jobs import Job, JobStatus, StoredJob, Usage
 from ..domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
-from ..domain.prompts import ClarifiedIntent
+from ..domain.prompts import GenerationRequest
 from ..domain.questions import SavedQuestion
 
 T = TypeVar("T")
@@ -33,6 +33,10 @@ class JobTransaction(Protocol):
     def read_active_counter(self, user_id: str) -> int: ...
 
     def count_active_jobs(self, user_id: str) -> int: ...
+
+    def saved_question_ids(self, job_id: str) -> list[str]:
+        """Ids of the job's question documents, in position order (the truth on counts)."""
+        ...
 
     # ----- writes --------------------------------------------------------------------------
     def add_job(self, job_id: str, job: Job) -> None: ...
@@ -65,7 +69,9 @@ class JobReader(Protocol):
 
     def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]: ...
 
-    def question_texts(self, question_ids: list[str]) -> list[str]: ...
+    def saved_questions(self, job_id: str) -> list[tuple[str, str]]:
+        """(id, question text) of the job's saved questions, in position order."""
+        ...
 
 
 class CleanupScans(Protocol):
@@ -102,11 +108,7 @@ class StreamChunk:
 class Model(Protocol):
     model: str
 
-    def clarify(self, learner_prompt: str) -> tuple[ClarifiedIntent, Usage | None]: ...
-
-    def stream_questions(
-        self, learner_prompt: str, *, topic: str, count: int, existing: list[str]
-    ) -> Generator[StreamChunk, None, None]:
+    def stream_questions(self, request: GenerationRequest) -> Generator[StreamChunk, None, None]:
         """The streamed text. It ends normally only when the model finished its answer;
         any other ending (truncated, blocked, transport) raises ModelError, classified."""
         ...

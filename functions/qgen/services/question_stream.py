@@ -1,4 +1,10 @@
-"""One attempt's question stream: model text -> parser -> progress writer, until it ends."""
+"""One attempt's stream: model text -> plan and questions -> the question writer, until it ends.
+
+The model answers in one structured stream: the plan (topic, count) first, then the
+questions. The plan's count, within the configured limits, is the job's cap: no more questions
+than that are ever saved, and once it is reached the stream is closed (nothing more is read,
+so no more is paid for).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,18 @@ import contextlib
 from collections.abc import Callable
 
 from ..config import Settings
+from ..domain import transitions
 from ..domain.failures import FailureCode, ModelError
 from ..domain.jobs import Job, Usage
+from ..domain.prompts import GenerationRequest, Plan, plan_from
 from ..domain.questions import normalise_question_text
-from ..domain.stream_parser import AcceptedItem, ParsedItem, StreamFormatError, StreamParser
+from ..domain.stream_parser import AcceptedItem, ParsedItem, StreamParser
+from ..domain.stream_text import StreamFormatError
 from .attempt_writes import AttemptWrites
 from .ports import JobReader, Model
-from .progress_writer import CommitPolicy, ProgressWriter
+from .question_writer import Counts, ProgressPolicy, QuestionWriter
+
+_NO_VALID_QUESTION = "no valid question in the stream"
 
 
 class QuestionStream:
@@ -22,54 +33,105 @@ class QuestionStream:
         self._model = model
         self._writes = writes
         self._reader = reader
-        self._policy = CommitPolicy(
+        self._settings = settings
+        self._policy = ProgressPolicy(
             interval=settings.progress_write_interval_seconds,
             heartbeat=settings.lease_seconds / 3,
         )
         self.usage: Usage | None = None
+        self.plan: Plan | None = None
         self.saved = 0
         self.rejected = 0
+        self._handed = 0  # questions given to the writer in this attempt
+        # Items judged over all attempts (generated, rejected), once this attempt has run.
+        self.counts: tuple[int, int] | None = None
 
-    def run(self, job: Job, remaining: int) -> None:
-        """Stream ``remaining`` questions into the job. Raises ModelError when the model
+    def run(self, job: Job) -> None:
+        """Stream the job's (remaining) questions into it. Raises ModelError when the model
         failed and AttemptStoppedError when the job was cancelled or the lease lost."""
-        existing = self._reader.question_texts(job.question_ids)
-        parser = StreamParser(seen={normalise_question_text(q) for q in existing})
-        writer = ProgressWriter(self._writes, self._policy)
-        writer.start()
-        finalizing = False
+        saved = self._reader.saved_questions(self._writes.lease.job_id)
+        self.plan = transitions.plan_of(job)
+        if self.plan is not None and len(saved) >= self.plan.total:
+            return  # an earlier attempt saved them all and stopped before completing
+        counts = Counts([qid for qid, _ in saved], job.questions_generated, job.questions_rejected)
+        existing = tuple(text for _, text in saved)
+        parser = StreamParser(seen={normalise_question_text(q) for q in existing}, envelope=True)
+        writer = QuestionWriter(self._writes, self._policy, counts)
+        writer.start(self.plan)
         try:
-            chunks = self._model.stream_questions(
-                job.prompt, topic=job.topic or "", count=remaining, existing=existing
-            )
-            with contextlib.closing(chunks):
-                for chunk in chunks:
-                    if writer.stopped:
-                        break
-                    self.usage = chunk.usage or self.usage
-                    _hand_over(writer, _parse(parser.feed, chunk.text))
-                else:  # the model finished its answer: the last item is whole
-                    _hand_over(writer, _parse(lambda _: parser.finish(complete=True), ""))
-                    if parser.accepted == 0:
-                        raise ModelError(
-                            FailureCode.SCHEMA_VALIDATION, "no valid question in the stream"
-                        )
-                    finalizing = True
+            self._read(self._request(job, existing), job, parser, writer, already=len(saved))
         finally:
             try:
-                writer.close(finalizing=finalizing)
+                writer.close()
             finally:
-                self.saved = writer.saved_this_attempt
-                self.rejected = parser.rejected_total
+                self.saved, self.rejected = writer.saved_this_attempt, parser.rejected_total
+                self.counts = (counts.generated, counts.rejected)
+
+    def _request(self, job: Job, existing: tuple[str, ...]) -> GenerationRequest:
+        remaining = self.plan.total - len(existing) if self.plan is not None else 0
+        return GenerationRequest(
+            learner_prompt=job.prompt,
+            max_count=self._settings.max_questions_per_job,
+            plan=self.plan,
+            remaining=remaining,
+            existing=existing,
+        )
+
+    def _read(
+        self,
+        request: GenerationRequest,
+        job: Job,
+        parser: StreamParser,
+        writer: QuestionWriter,
+        *,
+        already: int,
+    ) -> None:
+        chunks = self._model.stream_questions(request)
+        with contextlib.closing(chunks):
+            for chunk in chunks:
+                if writer.stopped:
+                    return
+                self.usage = chunk.usage or self.usage
+                items = _parse(parser.feed, chunk.text)
+                if self._hand_over(job, parser, writer, items, already=already):
+                    return  # the cap is reached: stop reading, the job is complete
+            items = _parse(lambda _: parser.finish(complete=True), "")
+            self._hand_over(job, parser, writer, items, already=already)
+        if parser.accepted == 0:
+            raise ModelError(FailureCode.SCHEMA_VALIDATION, _NO_VALID_QUESTION)
+
+    def _hand_over(
+        self,
+        job: Job,
+        parser: StreamParser,
+        writer: QuestionWriter,
+        items: list[ParsedItem],
+        *,
+        already: int,
+    ) -> bool:
+        """Give the writer what fits under the cap; True once the cap is reached."""
+        if self.plan is None and parser.header is not None:
+            s = self._settings
+            self.plan = plan_from(
+                parser.header,
+                learner_prompt=job.prompt,
+                minimum=s.min_questions_per_job,
+                maximum=s.max_questions_per_job,
+            )
+            writer.set_plan(self.plan)
+        if self.plan is None:
+            return False
+        room = self.plan.total - already - self._handed
+        accepted = [i for i in items if isinstance(i, AcceptedItem)]
+        kept = accepted[: max(room, 0)]
+        judged = len(items) - (len(accepted) - len(kept))
+        writer.add([i.draft for i in kept], generated=judged, rejected=judged - len(kept))
+        self._handed += len(kept)
+        return self._handed >= self.plan.total - already
 
 
 def _parse(step: Callable[[str], list[ParsedItem]], text: str) -> list[ParsedItem]:
     try:
         return step(text)
     except StreamFormatError as exc:
-        raise ModelError(FailureCode.SCHEMA_VALIDATION, "output is not a JSON array") from exc
-
-
-def _hand_over(writer: ProgressWriter, items: list[ParsedItem]) -> None:
-    drafts = [i.draft for i in items if isinstance(i, AcceptedItem)]
-    writer.add(drafts, generated=len(items), rejected=len(items) - len(drafts))
+        raise ModelError(FailureCode.SCHEMA_VALIDATION, "output is not the JSON asked for") from exc

@@ -12,9 +12,9 @@ from ..config import Settings
 from ..domain import transitions
 from ..domain.failures import FailureCode, ModelError, failure_for
 from ..domain.jobs import Job, JobStatus, Usage
-from ..domain.prompts import clamp_count
+from ..domain.prompts import Plan
 from ..domain.transitions import AttemptStoppedError, ClaimKind, StopReason
-from .attempt_writes import AttemptWrites
+from .attempt_writes import AttemptEnd, AttemptWrites
 from .ports import Clock, JobReader, JobTransaction, Model, UnitOfWork
 from .question_stream import QuestionStream
 
@@ -51,15 +51,15 @@ class _Attempt:
     writes: AttemptWrites
     job: Job
     started: float
-    clarify_usage: Usage | None = None
-    stream_usage: Usage | None = None
+    # The stream's usage is cumulative: its last report is the attempt's whole use.
+    usage: Usage | None = None
+    plan: Plan | None = None
     saved: int = 0
     rejected: int = 0
+    counts: tuple[int, int] | None = None
 
-    @property
-    def usage(self) -> Usage | None:
-        used = [u for u in (self.clarify_usage, self.stream_usage) if u is not None]
-        return sum(used, Usage()) if used else None
+    def end(self) -> AttemptEnd:
+        return AttemptEnd(plan=self.plan, counts=self.counts, usage=self.usage)
 
     def log_fields(self) -> dict[str, object]:
         lease = self.writes.lease
@@ -145,31 +145,18 @@ class WorkerService:
         return _Attempt(writes, decision.job, started=time.monotonic())
 
     def _run(self, attempt: _Attempt) -> None:
-        s, job = self.settings, attempt.job
-        if job.needs_plan:
-            intent, attempt.clarify_usage = self.model.clarify(job.prompt)
-            total = clamp_count(
-                intent.estimated_count,
-                minimum=s.min_questions_per_job,
-                maximum=s.max_questions_per_job,
-            )
-            topic = intent.topic.strip()[:80] or job.prompt[:80]
-            job = attempt.writes.plan(topic=topic, total=total)
-        remaining = (job.estimated_total or 0) - job.questions_saved
-        if remaining > 0:
-            stream = QuestionStream(self.model, attempt.writes, self.reader, settings=s)
-            try:
-                stream.run(job, remaining)
-            finally:
-                attempt.stream_usage = stream.usage
-                attempt.saved, attempt.rejected = stream.saved, stream.rejected
-        attempt.writes.complete(usage=attempt.usage, model=self.model.model)
+        stream = QuestionStream(self.model, attempt.writes, self.reader, settings=self.settings)
+        try:
+            stream.run(attempt.job)
+        finally:
+            attempt.usage, attempt.plan = stream.usage, stream.plan
+            attempt.saved, attempt.rejected = stream.saved, stream.rejected
+            attempt.counts = stream.counts
+        attempt.writes.complete(attempt.end(), model=self.model.model)
 
     def _fail(self, attempt: _Attempt, error: ModelError) -> DeliveryResult:
         failure = failure_for(error.code, error.detail)
-        ended = attempt.writes.fail(
-            failure, usage=attempt.usage, max_attempts=self.settings.max_attempts
-        )
+        ended = attempt.writes.fail(failure, attempt.end(), max_attempts=self.settings.max_attempts)
         final = ended.status is JobStatus.FAILED
         log.warning(
             "job attempt failed",

@@ -14,7 +14,7 @@ from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
 from ...domain.jobs import ACTIVE_STATUSES, JobStatus
-from .names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, RATE_WINDOWS
+from .names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, QUESTIONS, RATE_WINDOWS
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ STALE_PENDING = QuerySpec(JOBS, (("status", JobStatus.PENDING.value),), "enqueue
 ACTIVE_JOBS_OF_USER = QuerySpec(JOBS, (("userId", None), ("status", _ACTIVE)), None, None)
 # Counter repair visits each learner who has a counter document.
 COUNTERS = QuerySpec(ACTIVE_COUNTERS, (), "__name__", compare=None)
+# A job's saved questions (resume and completion count these documents, not the job's copy).
+QUESTIONS_OF_JOB = QuerySpec(QUESTIONS, (("generationJobId", None),), "__name__", compare=None)
 # What Firestore's TTL policy deletes within a day, swept sooner.
 EXPIRED_RATE_WINDOWS = QuerySpec(RATE_WINDOWS, (), "expireAt")
 EXPIRED_IDEMPOTENCY_KEYS = QuerySpec(IDEMPOTENCY_KEYS, (), "expireAt")
@@ -70,6 +72,7 @@ ALL_QUERIES = {
     "STALE_PENDING": STALE_PENDING,
     "ACTIVE_JOBS_OF_USER": ACTIVE_JOBS_OF_USER,
     "COUNTERS": COUNTERS,
+    "QUESTIONS_OF_JOB": QUESTIONS_OF_JOB,
     "EXPIRED_RATE_WINDOWS": EXPIRED_RATE_WINDOWS,
     "EXPIRED_IDEMPOTENCY_KEYS": EXPIRED_IDEMPOTENCY_KEYS,
 }

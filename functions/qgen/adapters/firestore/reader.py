@@ -6,8 +6,8 @@ from google.cloud import firestore
 
 from ...domain.jobs import StoredJob
 from .documents import job_from
-from .names import JOBS, QUESTIONS
-from .queries import JOBS_OF_USER
+from .names import JOBS
+from .queries import JOBS_OF_USER, QUESTIONS_OF_JOB
 
 
 class FirestoreJobReader:
@@ -22,14 +22,6 @@ class FirestoreJobReader:
         query = JOBS_OF_USER.build(self._db, user_id).limit(limit)
         return [StoredJob(s.id, job_from(s)) for s in query.stream()]
 
-    def question_texts(self, question_ids: list[str]) -> list[str]:
-        """Texts of saved questions, in the order of ``question_ids`` (missing ones skipped)."""
-        if not question_ids:
-            return []
-        refs = [self._db.collection(QUESTIONS).document(qid) for qid in question_ids]
-        texts = {
-            s.id: str((s.to_dict() or {}).get("question", ""))
-            for s in self._db.get_all(refs)
-            if s.exists
-        }
-        return [texts[qid] for qid in question_ids if qid in texts]
+    def saved_questions(self, job_id: str) -> list[tuple[str, str]]:
+        query = QUESTIONS_OF_JOB.build(self._db, job_id)
+        return [(s.id, str((s.to_dict() or {}).get("question", ""))) for s in query.stream()]

@@ -22,7 +22,7 @@ from ...domain.questions import SavedQuestion
 from ...services.ports import JobTransaction
 from .documents import ACTIVE_JOBS, WINDOW_COUNT, changes, counter_value, document, job_from
 from .names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, QUESTIONS, RATE_WINDOWS
-from .queries import ACTIVE_JOBS_OF_USER
+from .queries import ACTIVE_JOBS_OF_USER, QUESTIONS_OF_JOB
 
 T = TypeVar("T")
 
@@ -77,6 +77,10 @@ class FirestoreTransaction:
     def count_active_jobs(self, user_id: str) -> int:
         (result,) = ACTIVE_JOBS_OF_USER.build(self._db, user_id).count().get(transaction=self._tx)
         return int(result[0].value)
+
+    def saved_question_ids(self, job_id: str) -> list[str]:
+        query = QUESTIONS_OF_JOB.build(self._db, job_id)
+        return [s.id for s in query.stream(transaction=self._tx)]
 
     # ----- writes --------------------------------------------------------------------------
 

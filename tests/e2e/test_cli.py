@@ -201,7 +201,7 @@ def test_a_failed_job_is_reported_and_retried(
     cli: Callable[[str], Cli], model: AdminClient
 ) -> None:
     alice = cli("alice")
-    model.add_faults({"kind": "http_error", "code": 429, "call": "clarify", "times": 5})
+    model.add_faults({"kind": "http_error", "code": 429, "call": "stream", "times": 5})
     submitted = alice("generate", "--no-wait", "8 questions about world capitals")
     assert submitted.returncode == 0
     job_id = submitted.stdout.strip()

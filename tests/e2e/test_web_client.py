@@ -272,7 +272,7 @@ def test_failed_jobs_show_the_error_and_retry_only_when_it_can_help(
     page.locator("#tasks-toggle").click()
 
     # A final error that retrying cannot fix: the message, no Retry button.
-    model.add_faults({"kind": "api_key_invalid", "call": "clarify"})
+    model.add_faults({"kind": "api_key_invalid", "call": "stream"})
     submit(page, "3 questions about chemical elements")
     broken = page.locator(".job-card").first
     expect(broken).to_have_attribute("data-status", "failed", timeout=30_000)
@@ -280,7 +280,7 @@ def test_failed_jobs_show_the_error_and_retry_only_when_it_can_help(
     expect(broken.get_by_role("button", name=re.compile("^Retry"))).to_have_count(0)
 
     # The model stays over quota for every delivery: the job ends failed, retryable.
-    model.add_faults({"kind": "http_error", "code": 429, "call": "clarify", "times": 5})
+    model.add_faults({"kind": "http_error", "code": 429, "call": "stream", "times": 5})
     submit(page, "8 questions about world capitals")
     job = card(page, "8 questions about world capitals")
     expect(job).to_have_attribute("data-status", "failed", timeout=30_000)

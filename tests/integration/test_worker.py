@@ -12,7 +12,7 @@ import pytest
 from google.cloud.firestore import FieldFilter
 from qgen.adapters.clock import utc_now
 from qgen.adapters.firestore.names import ACTIVE_COUNTERS, JOBS, QUESTIONS
-from qgen.adapters.gemini import GeminiModel
+from qgen.adapters.gemini import GeminiModel, thinking_config
 from qgen.config import Settings
 from qgen.domain.jobs import question_id
 from qgen.domain.questions import normalise_question_text
@@ -40,6 +40,7 @@ def make_worker(db: Any, model_url: str, **overrides: Any) -> WorkerService:
         base_url=model_url,
         model=s.gemini_model,
         timeout_seconds=s.model_timeout_seconds,
+        thinking=thinking_config(s.gemini_thinking_budget, s.gemini_thinking_level),
     )
     return WorkerService(
         uow=backend.uow, reader=backend.reader, model=model, settings=s, clock=utc_now
@@ -196,7 +197,7 @@ def test_cancel_mid_stream_keeps_the_partial_questions_and_writes_nothing_after(
     ("fault", "code"),
     [
         ({"kind": "http_error", "call": "stream", "code": 429}, "RATE_LIMIT"),
-        ({"kind": "http_error", "call": "clarify", "code": 500}, "SERVER_ERROR"),
+        ({"kind": "http_error", "call": "stream", "code": 500}, "SERVER_ERROR"),
         ({"kind": "http_error", "call": "stream", "code": 503}, "SERVER_ERROR"),
         ({"kind": "drop", "call": "stream", "afterQuestions": 3}, "NETWORK"),
         ({"kind": "truncate", "call": "stream", "afterQuestions": 3}, "TRUNCATED"),
@@ -236,11 +237,10 @@ def deliver_with_fault(
 @pytest.mark.parametrize(
     ("fault", "code"),
     [
-        ({"kind": "api_key_invalid", "call": "clarify"}, "API_KEY"),
-        ({"kind": "http_error", "call": "clarify", "code": 401}, "API_KEY"),
+        ({"kind": "api_key_invalid", "call": "stream"}, "API_KEY"),
+        ({"kind": "http_error", "call": "stream", "code": 401}, "API_KEY"),
         ({"kind": "http_error", "call": "stream", "code": 403}, "API_KEY"),
         ({"kind": "safety", "call": "stream", "afterQuestions": 2}, "CONTENT_BLOCKED"),
-        ({"kind": "blocked_prompt", "call": "clarify"}, "CONTENT_BLOCKED"),
         ({"kind": "blocked_prompt", "call": "stream"}, "CONTENT_BLOCKED"),
     ],
 )
@@ -261,7 +261,7 @@ def test_permanent_faults_fail_the_job_at_once(
 def test_retryable_fault_on_the_last_attempt_is_final(
     db: Any, model_server_url: str, model_admin: AdminClient
 ) -> None:
-    model_admin.add_faults({"kind": "http_error", "call": "clarify", "code": 429})
+    model_admin.add_faults({"kind": "http_error", "call": "stream", "code": 429})
     job_id = new_job(db)
     result = make_worker(db, model_server_url, max_attempts=1).process(job_id)
     assert result.outcome == "failed"
@@ -300,10 +300,13 @@ def test_resumed_attempt_continues_the_numbering_without_repeats(
     assert doc["questionsSaved"] == doc["estimatedTotal"]
     assert doc["questionIds"][:3] == first["questionIds"]
     stats = model_admin.stats()
-    assert stats["generateContent"] == 1, "a resumed attempt does not clarify again"
+    assert stats["generateContent"] == 0, "one streaming call per attempt, no separate plan"
     assert stats["streamGenerateContent"] == 2
-    resumed = model_admin.requests()[-1]
+    first_request, resumed = model_admin.requests()
+    assert first_request["maxCount"] == 40
+    assert first_request["schemaRoot"] == "object"
     assert resumed["count"] == doc["estimatedTotal"] - 3, "only the remaining questions"
+    assert resumed["maxCount"] is None, "the plan is fixed: no new plan asked for"
     assert resumed["existingQuestions"] == saved_texts, "the model is told which exist"
 
 
@@ -398,3 +401,43 @@ def test_each_state_transition_is_one_structured_log_event(
     assert completed["questionsSaved"] == 40
     assert completed["questionsRejected"] == 0
     assert "offline" not in json.dumps(entries), "no key material in the logs"
+
+
+# ----- the plan and its cap --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "cap", "planned"),
+    [("NATO alphabet", 20, 20), ("NATO alphabet, 10 questions please", 40, 10)],
+)
+def test_a_model_that_streams_more_than_it_planned_is_cut_at_the_plan(
+    db: Any, model_server_url: str, model_admin: AdminClient, prompt: str, cap: int, planned: int
+) -> None:
+    model_admin.add_faults({"kind": "over_deliver", "call": "stream", "extra": 20})
+    job_id = new_job(db, prompt=prompt)
+    result = make_worker(db, model_server_url, max_questions_per_job=cap).process(job_id)
+    assert result.outcome == "completed"
+    doc = assert_consistent(db, job_id)
+    assert doc["estimatedTotal"] == planned
+    assert doc["questionsSaved"] == planned, "never more than the plan"
+    (request,) = model_admin.requests()
+    assert request["maxCount"] == cap
+    assert request["maxItems"] == cap, "the schema tells the model the most it may write"
+
+
+@pytest.mark.parametrize(("budget", "level"), [(0, None), (512, None), (None, "low")])
+def test_the_thinking_setting_reaches_the_model(
+    db: Any,
+    model_server_url: str,
+    model_admin: AdminClient,
+    budget: int | None,
+    level: str | None,
+) -> None:
+    job_id = new_job(db)
+    worker = make_worker(
+        db, model_server_url, gemini_thinking_budget=budget, gemini_thinking_level=level
+    )
+    assert worker.process(job_id).outcome == "completed"
+    (request,) = model_admin.requests()
+    assert request["thinkingBudget"] == (None if level else budget)
+    assert (request["thinkingLevel"] or "").lower() == (level or "")

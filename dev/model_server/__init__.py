@@ -1,6 +1,6 @@
 """An offline, Gemini-compatible model server for local runs and tests.
 
-It speaks the REST/SSE protocol `google-genai` uses, answers the two requests of
+It speaks the REST/SSE protocol `google-genai` uses, answers the requests of
 docs/model-protocol.md from bundled decks (NATO alphabet, chemical elements, world capitals),
 and injects faults on demand through an admin API. Run it with
 

@@ -23,7 +23,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pace-ms", type=int, default=40, help="delay between streamed chunks (0: no delay)"
     )
     parser.add_argument(
-        "--first-chunk-ms", type=int, default=0, help="delay before the first chunk / answer"
+        "--first-chunk-ms",
+        type=int,
+        default=0,
+        help="time to first token: delay before the first event (stream) or the answer, per call",
+    )
+    parser.add_argument(
+        "--question-ms",
+        type=int,
+        default=0,
+        help="time per streamed question item, replacing --pace-ms within items (0: off)",
     )
     parser.add_argument(
         "--final-event",
@@ -34,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the chunk boundaries")
     parser.add_argument("--quiet", action="store_true", help="log no line per request")
     args = parser.parse_args(argv)
-    if min(args.pace_ms, args.first_chunk_ms) < 0:
+    if min(args.pace_ms, args.first_chunk_ms, args.question_ms) < 0:
         parser.error("delays must be >= 0")
     return args
 
@@ -45,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    settings = Settings(args.pace_ms, args.first_chunk_ms, args.final_event, args.seed)
+    settings = Settings(
+        args.pace_ms, args.first_chunk_ms, args.final_event, args.seed, args.question_ms
+    )
     httpd = OfflineModelHTTPServer((args.host, args.port), settings)
 
     def _stop(*_: object) -> None:

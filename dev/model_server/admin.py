@@ -7,7 +7,7 @@
     GET    /_admin/stats                call counts
     GET    /_admin/events               per streamed item: {"question", "index", "sentAt", ...}
     GET    /_admin/requests             what each model request asked for
-    GET    /_admin/config               {"paceMs", "firstChunkMs", "finalEvent", "seed"}
+    GET    /_admin/config               {"paceMs", "firstChunkMs", "questionMs", "finalEvent", ...}
     POST   /_admin/config               change any of those (until reset)
     GET    /_admin/decks                the bundled decks, questions included
     POST   /_admin/reset                faults, counts, events, requests and config back to start

@@ -12,10 +12,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .array_text import Envelope
 from .clarify import clarify_body
 from .decks import Deck, detect_topic
 from .errors import ApiError, unknown_topic_error
 from .faults import Fault
+from .pacing import Pacing
+from .planning import planned_count
 from .request import Call, ModelRequest, parse_request
 from .response import new_response_id
 from .settings import Settings
@@ -27,8 +30,9 @@ from .transport import ClientGoneError, Transport
 
 log = logging.getLogger("dev.model_server")
 
-# Header a caller can set (HttpOptions(headers=...)) to pace one request.
+# Headers a caller can set (HttpOptions(headers=...)) to pace one request.
 PACE_HEADER = "x-offline-pace-ms"
+QUESTION_HEADER = "x-offline-question-ms"
 
 
 @dataclass
@@ -119,34 +123,50 @@ def _clarify(exchange: Exchange, request: ModelRequest, deck: Deck) -> None:
 
 
 def _stream(exchange: Exchange, request: ModelRequest, deck: Deck) -> None:
-    if request.count is None:
-        raise ApiError(400, "offline model: no line 'Number of questions to write: N'")
-    if request.count < 1:
-        raise ApiError(400, "offline model: Number of questions to write must be >= 1")
+    planned = planned_count(request, deck)
+    extra = exchange.fault.extra_questions() if exchange.fault else 0
+    questions = select_questions(deck, request.existing, planned + extra)
+    exchange.record["plannedCount"] = planned
+    envelope = Envelope(deck.title, planned) if request.envelope else None
     settings = exchange.settings
-    questions = select_questions(deck, request.existing, request.count)
     # Seeded by the request, so that the same request gets the same chunks.
-    seed = f"{settings.seed}:{deck.key}:{request.count}:{len(request.existing)}"
+    asked = request.count if request.count is not None else f"max{request.max_count}"
+    seed = f"{settings.seed}:{deck.key}:{asked}:{len(request.existing)}"
     rng = random.Random(":".join([seed, *request.existing]))  # noqa: S311 - not security
     merged = settings.final_event == "merged"
-    plan = plan_stream(questions, deck, request.existing, exchange.fault, rng, merged_final=merged)
+    plan = plan_stream(
+        questions,
+        deck,
+        request.existing,
+        exchange.fault,
+        rng,
+        merged_final=merged,
+        envelope=envelope,
+    )
     exchange.record["items"] = len(plan.items)
     exchange.record["status"] = 200
     response_id = new_response_id()
     actions = stream_actions(
         plan, request.model, request.prompt_tokens, exchange.fault, response_id
     )
-    delays = (settings.first_chunk_ms / 1000, _pace_ms(exchange) / 1000)
-    write_stream(exchange.handler, actions, delays, exchange.record, response_id)
+    write_stream(exchange.handler, actions, _pacing(exchange), exchange.record, response_id)
 
 
-def _pace_ms(exchange: Exchange) -> int:
+def _pacing(exchange: Exchange) -> Pacing:
+    """A fault's paceMs, else the request's header, else the server's setting."""
+    settings = exchange.settings
+    pace_ms = _header_ms(exchange, PACE_HEADER, settings.pace_ms)
     if exchange.fault is not None and exchange.fault.pace_ms is not None:
-        return exchange.fault.pace_ms
-    header = exchange.handler.headers.get(PACE_HEADER)
+        pace_ms = exchange.fault.pace_ms
+    question_ms = _header_ms(exchange, QUESTION_HEADER, settings.question_ms)
+    return Pacing(settings.first_chunk_ms / 1000, pace_ms / 1000, question_ms / 1000)
+
+
+def _header_ms(exchange: Exchange, name: str, default: int) -> int:
+    header = exchange.handler.headers.get(name)
     if header is not None and header.strip().isdigit():
         return int(header)
-    return exchange.settings.pace_ms
+    return default
 
 
 def _log(exchange: Exchange) -> None:
@@ -156,7 +176,7 @@ def _log(exchange: Exchange) -> None:
         CALL_NAMES[exchange.call],
         record["model"],
         record.get("deck"),
-        record.get("count"),
+        record.get("plannedCount", record.get("count")),
         fault.kind if fault else None,
         record.get("status"),
     )

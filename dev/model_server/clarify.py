@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from .decks import Deck
@@ -11,8 +10,6 @@ from .faults import Fault
 from .request import ModelRequest
 from .response import blocked_prompt_feedback, candidate, estimate_tokens, response, usage
 
-# "20 questions", "10 cards" in the learner's own words.
-ASKED_COUNT = re.compile(r"\b(\d{1,3})\s+(?:questions|cards|flashcards|items)\b", re.IGNORECASE)
 BAD_JSON_PREFIX = "Here is the JSON you asked for:\n"
 
 
@@ -38,9 +35,9 @@ def clarify_body(
 
 def _answer_text(request: ModelRequest, deck: Deck) -> str:
     estimated = len(deck)
-    asked = ASKED_COUNT.search(request.learner_request or "")
-    if asked and 0 < int(asked.group(1)) < estimated:
-        estimated = int(asked.group(1))
+    asked = request.asked_count  # "20 questions" in the learner's own words
+    if asked is not None and 0 < asked < estimated:
+        estimated = asked
     return json.dumps({"intent": deck.intent, "topic": deck.title, "estimatedCount": estimated})
 
 

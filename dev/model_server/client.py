@@ -62,7 +62,8 @@ class AdminClient:
         return result
 
     def config(self, **changes: Any) -> dict[str, Any]:
-        """Read the settings, or change some (paceMs, firstChunkMs, finalEvent, seed)."""
+        """Read the settings, or change some (paceMs, firstChunkMs, questionMs, finalEvent,
+        seed)."""
         if changes:
             result: dict[str, Any] = self._call("POST", "config", changes)
         else:

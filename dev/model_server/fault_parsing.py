@@ -31,6 +31,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "truncate": frozenset({"afterQuestions", "tailChars"}),
     "error_event": frozenset({"afterQuestions", "tailChars", "code", "status", "message"}),
     "invalid_items": frozenset({"items"}),
+    "over_deliver": frozenset({"extra"}),
 }
 DEFAULT_TAIL_CHARS = {"max_tokens": 24}
 
@@ -139,6 +140,12 @@ def _blocked_prompt_options(spec: dict[str, Any], fault: Fault) -> None:
     fault.block_reason = _one_of(spec, "blockReason", BLOCK_REASONS)
 
 
+def _over_deliver_options(spec: dict[str, Any], fault: Fault) -> None:
+    extra = _int(spec, "extra", 1)
+    if extra is not None:
+        fault.extra = extra
+
+
 def _invalid_items_options(spec: dict[str, Any], fault: Fault) -> None:
     raw = spec.get("items")
     if not isinstance(raw, list) or not raw:
@@ -177,4 +184,5 @@ KIND_OPTIONS: dict[str, Callable[[dict[str, Any], Fault], None]] = {
     "safety": _safety_options,
     "blocked_prompt": _blocked_prompt_options,
     "invalid_items": _invalid_items_options,
+    "over_deliver": _over_deliver_options,
 }

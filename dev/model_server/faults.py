@@ -30,6 +30,7 @@ KINDS: dict[str, frozenset[Call]] = {
     "truncate": frozenset({"stream"}),
     "error_event": frozenset({"stream"}),
     "invalid_items": frozenset({"stream"}),
+    "over_deliver": frozenset({"stream"}),
 }
 
 # Defects `invalid_items` can give an item (see defects.py: make_defective).
@@ -48,6 +49,8 @@ DEFECTS: frozenset[str] = frozenset(
 )
 
 DEFAULT_RETRY_DELAY = "2s"
+# How many questions `over_deliver` streams beyond the planned count unless told.
+DEFAULT_EXTRA = 10
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,16 @@ class Fault:
     finish_reason: str = "SAFETY"
     block_reason: str = "SAFETY"
     items: tuple[InvalidItem, ...] = ()
+    # over_deliver: questions streamed beyond the planned count.
+    extra: int = DEFAULT_EXTRA
     spec: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, call: Call) -> bool:
         return self.call in (call, "any") and call in KINDS[self.kind]
+
+    def extra_questions(self) -> int:
+        """Questions to stream beyond the planned count (over_deliver), else 0."""
+        return self.extra if self.kind == "over_deliver" else 0
 
     def cut_after(self) -> int:
         """Complete items to stream before the fault bites (0 when unset)."""

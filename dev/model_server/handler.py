@@ -4,7 +4,7 @@ Model endpoints (any API version `v1`, `v1beta`, `v1alpha`; the API key is accep
 ignored):
 
     POST /{version}/models/{model}:generateContent            clarify (docs/model-protocol.md §1)
-    POST /{version}/models/{model}:streamGenerateContent?alt=sse   generate (§2)
+    POST /{version}/models/{model}:streamGenerateContent?alt=sse   generate (§2, envelope §3)
 """
 
 from __future__ import annotations

@@ -78,8 +78,9 @@ class OfflineModelServer:
         first_chunk_ms: int = 0,
         final_event: FinalEvent = "separate",
         seed: int = 0,
+        question_ms: int = 0,
     ) -> None:
-        settings = Settings(pace_ms, first_chunk_ms, final_event, seed)
+        settings = Settings(pace_ms, first_chunk_ms, final_event, seed, question_ms)
         self.httpd = OfflineModelHTTPServer((host, port), settings)
         self.host = host
         self._thread: threading.Thread | None = None

@@ -15,17 +15,22 @@ JSON_NAMES: dict[str, str] = {
     "firstChunkMs": "first_chunk_ms",
     "finalEvent": "final_event",
     "seed": "seed",
+    "questionMs": "question_ms",
 }
 # The numbers are checked before finalEvent: with several bad values, the error names a number.
-CHECK_ORDER = ("paceMs", "firstChunkMs", "seed", "finalEvent")
+CHECK_ORDER = ("paceMs", "firstChunkMs", "seed", "questionMs", "finalEvent")
 
 
 @dataclass
 class Settings:
+    """Delays in milliseconds: `pace_ms` between events, `first_chunk_ms` before the first event
+    of every call (TTFT), `question_ms` (0 = off) per streamed question item (pacing.py)."""
+
     pace_ms: int = 40
     first_chunk_ms: int = 0
     final_event: FinalEvent = "separate"
     seed: int = 0
+    question_ms: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {key: getattr(self, attr) for key, attr in JSON_NAMES.items()}

@@ -1,19 +1,23 @@
 """What one streamGenerateContent answer consists of, decided before a byte is sent.
 
-The answer is the JSON array text of the chosen items, cut into text chunks (5..60 characters,
-seeded), possibly with a pause in the middle, and an ending: a finish reason, no finish reason
-(truncated), an error event, or a dropped connection. Pure functions, so tests can check the
-plan without a socket.
+The answer is the JSON array text of the chosen items, or the envelope object holding that array
+after its plan (`{"topic", "count", "questions": [...]}`, whose header up to the array's `[` is
+the first chunk), cut into text chunks (5..60 characters, seeded), possibly with a pause in the
+middle, and an ending: a finish reason, no finish reason (truncated), an error event, or a
+dropped connection. Faults count question items either way. Pure functions, so tests can check
+the plan without a socket.
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .array_text import Item, RawFragment, render
+from .array_text import Envelope, Item, RawFragment, render, render_envelope
 from .decks import Deck, Question, normalise
 from .defects import apply_defects
 from .faults import Fault
@@ -40,7 +44,8 @@ class TextChunk:
 
     `completes` lists the items whose closing brace falls in this chunk: they count as
     streamed once it is sent. `final` is set in "merged" mode, where the last text chunk
-    carries the finish reason instead of a separate last event.
+    carries the finish reason instead of a separate last event. `item` is the question item
+    the chunk starts in (None: the envelope's header, or the text after the last item).
     """
 
     start: int
@@ -48,6 +53,7 @@ class TextChunk:
     text: str
     completes: tuple[int, ...]
     final: bool = False
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class StreamPlan:
     steps: list[Step] = field(default_factory=list)
     ending: Ending = "stop"
     finish_reason: str | None = "STOP"
+    # Where the first item's text may start: just past the array's `[` in an envelope, else 0.
+    body_start: int = 0
 
     def item_text(self, index: int) -> str:
         item = self.items[index]
@@ -100,17 +108,23 @@ def plan_stream(
     rng: random.Random,
     *,
     merged_final: bool = False,
+    envelope: Envelope | None = None,
 ) -> StreamPlan:
+    """The plan of the answer; with `envelope`, the array is wrapped in the one-call object."""
     items = _items(questions, deck, existing, fault)
-    text, ends = render(items)
-    plan = StreamPlan(items, text, ends)
+    if envelope is None:
+        text, ends = render(items)
+        plan = StreamPlan(items, text, ends)
+    else:
+        text, ends, body_start = render_envelope(envelope, items)
+        plan = StreamPlan(items, text, ends, body_start=body_start)
     if fault is not None and fault.kind == "blocked_prompt":
         plan.ending, plan.finish_reason = "blocked", None
         return plan
     stop_at = len(text)
     boundaries, pause = [stop_at], None
     if fault is not None and fault.kind in EARLY_ENDINGS:
-        cut = _cut(ends, fault.cut_after())
+        cut = _cut(plan, fault.cut_after())
         boundaries = [cut, min(stop_at, cut + fault.tail_chars)]
         plan.ending = EARLY_ENDINGS[fault.kind]
         plan.finish_reason = {"max_tokens": "MAX_TOKENS", "safety": fault.finish_reason}.get(
@@ -118,7 +132,7 @@ def plan_stream(
         )
     elif fault is not None and fault.kind == "stall" and fault.after_questions is not None:
         pause = Pause(fault.seconds)
-        boundaries = [_cut(ends, fault.after_questions), stop_at]
+        boundaries = [_cut(plan, fault.after_questions), stop_at]
     _add_chunks(plan, boundaries, pause, rng)
     if merged_final and plan.ending in ("stop", "max_tokens"):
         _merge_finish_reason(plan)
@@ -136,20 +150,25 @@ def _items(
     return items
 
 
-def _cut(ends: list[int], k: int) -> int:
-    """The offset just past item k's closing brace (0 for none)."""
-    return ends[min(k, len(ends)) - 1] if k > 0 and ends else 0
+def _cut(plan: StreamPlan, k: int) -> int:
+    """The offset just past item k's closing brace (for none: where the items start)."""
+    ends = plan.ends
+    return ends[min(k, len(ends)) - 1] if k > 0 and ends else plan.body_start
 
 
 def _add_chunks(
     plan: StreamPlan, boundaries: list[int], pause: Pause | None, rng: random.Random
 ) -> None:
-    """Chunk the text up to each boundary in turn; `pause` goes after the first one."""
-    position = 0
+    """Chunk the text up to each boundary in turn; `pause` goes after the first one. An
+    envelope's header (up to the array's `[`) is one chunk of its own."""
+    position = plan.body_start
+    if position:
+        plan.steps.append(TextChunk(0, position, plan.text[:position], ()))
     for number, boundary in enumerate(boundaries):
         for start, end in split(position, boundary, rng):
             completes = tuple(i for i, e in enumerate(plan.ends) if start < e <= end)
-            plan.steps.append(TextChunk(start, end, plan.text[start:end], completes))
+            item = _item_at(plan, start)
+            plan.steps.append(TextChunk(start, end, plan.text[start:end], completes, item=item))
         position = max(position, boundary)
         if pause is not None and number == 0:
             plan.steps.append(pause)
@@ -159,7 +178,11 @@ def _merge_finish_reason(plan: StreamPlan) -> None:
     for index in range(len(plan.steps) - 1, -1, -1):
         step = plan.steps[index]
         if isinstance(step, TextChunk):
-            plan.steps[index] = TextChunk(
-                step.start, step.end, step.text, step.completes, final=True
-            )
+            plan.steps[index] = dataclasses.replace(step, final=True)
             return
+
+
+def _item_at(plan: StreamPlan, offset: int) -> int | None:
+    """The item whose text (its leading separator included) holds `offset`."""
+    index = bisect.bisect_right(plan.ends, offset)
+    return index if offset >= plan.body_start and index < len(plan.ends) else None

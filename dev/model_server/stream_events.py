@@ -19,6 +19,8 @@ class Event:
     payload: dict[str, Any]
     # (index, question) of the items this event finishes: they are logged once it is sent.
     completes: tuple[tuple[int, str], ...] = ()
+    # The question item whose text this event's chunk starts in (pacing.py), if any.
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ def stream_actions(
         sent = step.end
         finish = plan.finish_reason if step.final else None
         completes = tuple((index, plan.item_text(index)) for index in step.completes)
-        actions.append(Event(answer(sent, candidates=[candidate(step.text, finish)]), completes))
+        payload = answer(sent, candidates=[candidate(step.text, finish)])
+        actions.append(Event(payload, completes, step.item))
         finished = finished or step.final
     if plan.ending in ("drop", "error_event"):
         assert fault is not None

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from .pacing import Pacing
 from .response import sse_event
 from .state import State
 from .stream import Pause
@@ -20,16 +21,14 @@ from .transport import ClientGoneError, Transport
 def write_stream(
     handler: Transport,
     actions: list[Action],
-    delays: tuple[float, float],
+    pacing: Pacing,
     record: dict[str, Any],
     response_id: str,
 ) -> None:
-    """Send `actions`; `delays` are the seconds before the first event and between events."""
+    """Send `actions`, waiting before each event as `pacing` says."""
     handler.start_chunked("text/event-stream")
-    first_delay, pace = delays
-    events_sent = 0
     try:
-        for action in actions:
+        for action, delay in zip(actions, pacing.delays(actions), strict=True):
             if isinstance(action, Pause):
                 handler.stall(action.seconds)
                 continue
@@ -37,9 +36,8 @@ def write_stream(
                 record["status"] = "dropped mid-stream"
                 handler.abort(action.mode)
                 return
-            handler.wait(pace if events_sent else first_delay)
+            handler.wait(delay)
             handler.write_chunk(sse_event(action.payload))
-            events_sent += 1
             if action.completes:
                 _log_items(handler.server.state, action.completes, record["n"], response_id)
         handler.write_chunk(b"")

@@ -439,6 +439,21 @@ def firestore_emulator(port: int | None = None, log_dir: Path | None = None) -> 
         stack.stop()
 
 
+@contextlib.contextmanager
+def firestore_emulator_host(address: str) -> Iterator[str]:
+    """FIRESTORE_EMULATOR_HOST set to `address` (host:port) for the block, so that Firestore
+    clients created in it talk to that emulator; its previous value (or absence) is restored."""
+    previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = address
+    try:
+        yield address
+    finally:
+        if previous is None:
+            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        else:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+
+
 def wipe_firestore(address: str, project_id: str) -> None:
     request = urllib.request.Request(
         f"http://{address}/emulator/v1/projects/{project_id}/databases/(default)/documents",
@@ -475,6 +490,16 @@ def _describe(c: StackConfig) -> dict[str, str]:
     }
 
 
+def start_or_exit(stack: Stack) -> None:
+    """Start the stack for a command; if it cannot start, stop what did and exit with status 1."""
+    try:
+        stack.start()
+    except StackError as exc:
+        stack.stop()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 StateFile = typer.Option(
     STATE_FILE, envvar="DEV_STACK_STATE", help="Where a detached stack records its PIDs."
 )
@@ -507,12 +532,7 @@ def up(
             model_pace_ms=model_pace_ms,
         )
     )
-    try:
-        stack.start()
-    except StackError as exc:
-        stack.stop()
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    start_or_exit(stack)
     urls = _describe(stack.config)
     for name, url in urls.items():
         typer.echo(f"{name:>13}  {url}")

@@ -1,36 +1,38 @@
 # The three Cloud Functions (2nd gen), built from the same source zip. Each runs as the service
 # account of the same key (iam.tf) and gets env_common plus its own environment (locals.tf).
 
+locals {
+  # Each function's settings, one line per setting (names and URLs: locals.tf; sizing knobs:
+  # variables.tf). The cleanup runs one request per instance on one vCPU: a run pages through
+  # whole collections and should not share a CPU. The api is the only public function.
+  function_description = {
+    api     = "Public job API (Firebase ID tokens)"
+    worker  = "Question generation worker, called by Cloud Tasks"
+    cleanup = "Retention and stuck-job recovery, called by Cloud Scheduler"
+  }
+  function_memory        = { api = var.api_memory, worker = var.worker_memory, cleanup = var.cleanup_memory }
+  function_cpu           = { api = var.api_cpu, worker = var.worker_cpu, cleanup = "1" }
+  function_timeout       = { api = var.api_timeout_seconds, worker = var.worker_timeout_seconds, cleanup = var.cleanup_timeout_seconds }
+  function_concurrency   = { api = var.api_concurrency, worker = var.worker_concurrency, cleanup = 1 }
+  function_min_instances = { api = var.api_min_instances, worker = 0, cleanup = 0 }
+  function_max_instances = { api = var.api_max_instances, worker = var.worker_max_instances, cleanup = var.cleanup_max_instances }
+  function_ingress       = { api = "ALLOW_ALL", worker = var.private_functions_ingress, cleanup = var.private_functions_ingress }
+}
+
 resource "google_cloudfunctions2_function" "function" {
+  # Per function: its entry point in functions/main.py, the URL it must be deployed at (see the
+  # postcondition), its own environment and its secrets; the other settings are the tables above.
   for_each = {
     api = {
-      name               = local.api_function_name
       entry_point        = "api"
-      description        = "Public job API (Firebase ID tokens)"
       url                = local.api_url
-      memory             = var.api_memory
-      cpu                = var.api_cpu
-      timeout_seconds    = var.api_timeout_seconds
-      concurrency        = var.api_concurrency
-      min_instances      = var.api_min_instances
-      max_instances      = var.api_max_instances
-      ingress            = "ALLOW_ALL"
       environment        = local.env_api
       secret_environment = {}
     }
     worker = {
-      name            = local.worker_function_name
-      entry_point     = "process_job"
-      description     = "Question generation worker, called by Cloud Tasks"
-      url             = local.worker_url
-      memory          = var.worker_memory
-      cpu             = var.worker_cpu
-      timeout_seconds = var.worker_timeout_seconds
-      concurrency     = var.worker_concurrency
-      min_instances   = 0
-      max_instances   = var.worker_max_instances
-      ingress         = var.private_functions_ingress
-      environment     = local.env_worker
+      entry_point = "process_job"
+      url         = local.worker_url
+      environment = local.env_worker
       # The only function that sees the model key.
       secret_environment = {
         GEMINI_API_KEY = {
@@ -40,18 +42,8 @@ resource "google_cloudfunctions2_function" "function" {
       }
     }
     cleanup = {
-      name            = local.cleanup_function_name
-      entry_point     = "cleanup_jobs"
-      description     = "Retention and stuck-job recovery, called by Cloud Scheduler"
-      url             = local.cleanup_url
-      memory          = var.cleanup_memory
-      cpu             = "1"
-      timeout_seconds = var.cleanup_timeout_seconds
-      # One run per instance: a run pages through whole collections and should not share a CPU.
-      concurrency        = 1
-      min_instances      = 0
-      max_instances      = var.cleanup_max_instances
-      ingress            = var.private_functions_ingress
+      entry_point        = "cleanup_jobs"
+      url                = local.cleanup_url
       environment        = local.env_cleanup
       secret_environment = {}
     }
@@ -59,8 +51,8 @@ resource "google_cloudfunctions2_function" "function" {
 
   project     = var.project_id
   location    = var.region
-  name        = each.value.name
-  description = each.value.description
+  name        = local.function_names[each.key]
+  description = local.function_description[each.key]
   labels      = var.labels
 
   build_config {
@@ -78,13 +70,13 @@ resource "google_cloudfunctions2_function" "function" {
 
   service_config {
     service_account_email            = google_service_account.account[each.key].email
-    available_memory                 = each.value.memory
-    available_cpu                    = each.value.cpu
-    timeout_seconds                  = each.value.timeout_seconds
-    max_instance_request_concurrency = each.value.concurrency
-    min_instance_count               = each.value.min_instances
-    max_instance_count               = each.value.max_instances
-    ingress_settings                 = each.value.ingress
+    available_memory                 = local.function_memory[each.key]
+    available_cpu                    = local.function_cpu[each.key]
+    timeout_seconds                  = local.function_timeout[each.key]
+    max_instance_request_concurrency = local.function_concurrency[each.key]
+    min_instance_count               = local.function_min_instances[each.key]
+    max_instance_count               = local.function_max_instances[each.key]
+    ingress_settings                 = local.function_ingress[each.key]
     all_traffic_on_latest_revision   = true
     environment_variables            = merge(local.env_common, each.value.environment)
 

@@ -1,11 +1,9 @@
 locals {
   runtime = "python311"
 
-  # Function names (Cloud Run service names: lowercase, digits, hyphens) and the entry points in
-  # functions/main.py they run.
-  api_function_name     = "api"
-  worker_function_name  = "process-job"
-  cleanup_function_name = "cleanup-jobs"
+  # Function names (Cloud Run service names: lowercase, digits, hyphens), by the function's key
+  # in functions.tf.
+  function_names = { api = "api", worker = "process-job", cleanup = "cleanup-jobs" }
 
   # The queue the api and the cleanup enqueue into; its name is the code's default TASKS_QUEUE.
   queue_name = "question-generation"
@@ -14,9 +12,9 @@ locals {
   # cleanup need their own URL as the OIDC audience they verify, and a function cannot refer to
   # its own attributes, so the URL is computed here; a postcondition on each function (the api's
   # too) checks that the deployed `url` is exactly this.
-  api_url     = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.api_function_name}"
-  worker_url  = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.worker_function_name}"
-  cleanup_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.cleanup_function_name}"
+  api_url     = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names.api}"
+  worker_url  = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names.worker}"
+  cleanup_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names.cleanup}"
 
   # Cloud Tasks' dispatch deadline for HTTP tasks: how long an attempt may take before Cloud
   # Tasks counts it as failed and retries. It is a property of each task, not of the queue; the

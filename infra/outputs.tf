@@ -33,19 +33,13 @@ output "gemini_api_key_secret" {
   value       = google_secret_manager_secret.gemini_api_key.id
 }
 
-output "firestore_database" {
-  description = "Firestore database name."
-  value       = google_firestore_database.main.name
-}
-
-output "firestore_composite_indexes" {
-  description = "Composite indexes created from firestore.indexes.json."
-  value       = keys(google_firestore_index.composite)
-}
-
-output "firestore_rules_ruleset" {
-  description = "Ruleset currently released as cloud.firestore."
-  value       = google_firebaserules_release.firestore.ruleset_name
+output "firestore" {
+  description = "Firestore: the database name, the composite indexes created from firestore.indexes.json, the ruleset released as cloud.firestore."
+  value = {
+    database          = google_firestore_database.main.name
+    composite_indexes = keys(google_firestore_index.composite)
+    rules_ruleset     = google_firebaserules_release.firestore.ruleset_name
+  }
 }
 
 output "source_bucket" {

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from dev.stack import firestore_emulator, wipe_firestore
+from dev.stack import firestore_emulator, firestore_emulator_host, wipe_firestore
 
 PROJECT_ID = "demo-qgen-test"
 
 
 @pytest.fixture(scope="session")
 def emulator_address() -> Iterator[str]:
-    with firestore_emulator() as address:
-        previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
-        os.environ["FIRESTORE_EMULATOR_HOST"] = address
-        try:
-            yield address
-        finally:
-            if previous is None:
-                os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-            else:
-                os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+    with firestore_emulator() as address, firestore_emulator_host(address):
+        yield address
 
 
 @pytest.fixture(scope="session")

@@ -53,9 +53,19 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Limits:
+    """The admission limits the checks hold the stack to."""
+
     max_active: int
     user_rate: int
     ip_rate: int
+
+    def function_env(self) -> dict[str, str]:
+        """The functions' environment that sets these limits (the Settings fields of _default)."""
+        return {
+            "MAX_CONCURRENT_PER_USER": str(self.max_active),
+            "USER_RATE_LIMIT": str(self.user_rate),
+            "IP_RATE_LIMIT": str(self.ip_rate),
+        }
 
 
 @dataclass(frozen=True)

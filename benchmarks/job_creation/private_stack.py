@@ -42,9 +42,7 @@ def private_config(
         cleanup_port=ports["cleanup"],
         log_dir=BENCH_LOG_DIR,
         function_env={
-            "MAX_CONCURRENT_PER_USER": str(limits.max_active),
-            "USER_RATE_LIMIT": str(limits.user_rate),
-            "IP_RATE_LIMIT": str(limits.ip_rate),
+            **limits.function_env(),
             # functions-framework's gunicorn: processes, and threads in each.
             "WORKERS": str(api_workers),
             **({"THREADS": str(api_threads)} if api_threads else {}),

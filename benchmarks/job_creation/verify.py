@@ -20,18 +20,11 @@ LISTED = 5
 
 @dataclass
 class Tally:
-    """Users that break a rule (one line each), and the totals over all users."""
+    """By rule, the users that break it (one line each); the totals over all users."""
 
-    over: list[str] = field(default_factory=list)
-    lost_ids: list[str] = field(default_factory=list)
-    phantom: list[str] = field(default_factory=list)
-    counter_bad: list[str] = field(default_factory=list)
-    user_window_bad: list[str] = field(default_factory=list)
-    admitted: int = 0
-    active_docs: int = 0
-    docs: int = 0
-    failed_responses: int = 0
-    finished: int = 0
+    offenders: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # admitted, active_docs, docs, failed_responses, finished
+    totals: Counter[str] = field(default_factory=Counter)
     created_by_ip: Counter[str] = field(default_factory=Counter)
 
 
@@ -47,29 +40,34 @@ def tally_user(
     # Admitted jobs that already left pending/processing (none while the worker is a stub)
     # gave their slot back, so they may be followed by further admissions.
     finished = len((admitted_ids & docs.keys()) - active_ids)
-    tally.admitted += admitted
-    tally.active_docs += len(active_ids)
-    tally.docs += len(docs)
-    tally.failed_responses += len(failed_ids)
-    tally.finished += finished
+    tally.totals.update(
+        admitted=admitted,
+        active_docs=len(active_ids),
+        docs=len(docs),
+        failed_responses=len(failed_ids),
+        finished=finished,
+    )
     tally.created_by_ip[user.ip] += len(docs)
+    offenders = tally.offenders
     if len(active_ids) > limits.max_active or admitted > limits.max_active + finished:
-        tally.over.append(
+        offenders["over"].append(
             f"{user.uid}: {admitted} admitted, {len(active_ids)} active docs, {finished} finished"
         )
     if None in admitted_ids or admitted != len(admitted_ids) or admitted_ids - docs.keys():
-        tally.lost_ids.append(
+        offenders["lost_ids"].append(
             f"{user.uid}: {admitted} 202s, {len(admitted_ids - docs.keys())} without a doc"
         )
     unanswered = (active_ids - admitted_ids) | (docs.keys() - admitted_ids - failed_ids)
     if unanswered:
-        tally.phantom.append(f"{user.uid}: {len(unanswered)} docs that no 202/503 announced")
+        offenders["phantom"].append(f"{user.uid}: {len(unanswered)} docs that no 202/503 announced")
     counter = stored.counters.get(user.uid, 0)
     if counter != len(active_ids):
-        tally.counter_bad.append(f"{user.uid}: activeJobs={counter}, active docs={len(active_ids)}")
+        offenders["counter_bad"].append(
+            f"{user.uid}: activeJobs={counter}, active docs={len(active_ids)}"
+        )
     delta, after = stored.window_growth(RateScope.USER, user.uid)
     if delta != len(docs) or any(count > limits.user_rate for count in after):
-        tally.user_window_bad.append(f"{user.uid}: window +{delta}, job docs {len(docs)}")
+        offenders["user_window_bad"].append(f"{user.uid}: window +{delta}, job docs {len(docs)}")
 
 
 def listed(items: list[str]) -> str:
@@ -78,37 +76,38 @@ def listed(items: list[str]) -> str:
 
 
 def user_checks(tally: Tally, limits: Limits, stored: Stored, users: int) -> list[Check]:
-    finished = f" + {tally.finished} finished" if tally.finished else ""
+    bad, total = tally.offenders, tally.totals
+    finished = f" + {total['finished']} finished" if total["finished"] else ""
     announced = (
-        f"{tally.admitted} × 202 + {tally.failed_responses} × 503 QUEUE_UNAVAILABLE "
-        f"= {tally.docs} docs"
+        f"{total['admitted']} × 202 + {total['failed_responses']} × 503 QUEUE_UNAVAILABLE "
+        f"= {total['docs']} docs"
     )
     return [
         Check(
             f"no user admitted beyond {limits.max_active} active jobs (no over-admission)",
-            not tally.over,
-            listed(tally.over) or f"max active docs per user: {stored.max_active()}",
+            not bad["over"],
+            listed(bad["over"]) or f"max active docs per user: {stored.max_active()}",
         ),
         Check(
             "every 202 names a distinct job doc of that user (no lost admissions)",
-            not tally.lost_ids,
-            listed(tally.lost_ids)
-            or f"{tally.admitted} admitted = {tally.active_docs} active docs{finished}",
+            not bad["lost_ids"],
+            listed(bad["lost_ids"])
+            or f"{total['admitted']} admitted = {total['active_docs']} active docs{finished}",
         ),
         Check(
             "every job doc was announced by a 202 or a 503 QUEUE_UNAVAILABLE (no phantoms)",
-            not tally.phantom and tally.admitted + tally.failed_responses == tally.docs,
-            listed(tally.phantom) or announced,
+            not bad["phantom"] and total["admitted"] + total["failed_responses"] == total["docs"],
+            listed(bad["phantom"]) or announced,
         ),
         Check(
             "activeJobCounters/{uid}.activeJobs = that user's active job docs",
-            not tally.counter_bad,
-            listed(tally.counter_bad) or f"{users} counters agree",
+            not bad["counter_bad"],
+            listed(bad["counter_bad"]) or f"{users} counters agree",
         ),
         Check(
             f"user rate windows count exactly the jobs created (limit {limits.user_rate})",
-            not tally.user_window_bad,
-            listed(tally.user_window_bad) or "all agree",
+            not bad["user_window_bad"],
+            listed(bad["user_window_bad"]) or "all agree",
         ),
     ]
 
@@ -166,12 +165,13 @@ def verify(
         ip_check(tally, limits, stored),
         *answer_checks(outcomes),
     ]
+    total = tally.totals
     facts = {
-        "job_docs": tally.docs,
-        "active_job_docs": tally.active_docs,
-        "admitted": tally.admitted,
-        "queue_unavailable_docs": tally.failed_responses,
+        "job_docs": total["docs"],
+        "active_job_docs": total["active_docs"],
+        "admitted": total["admitted"],
+        "queue_unavailable_docs": total["failed_responses"],
         "max_active_docs_per_user": stored.max_active(),
-        "admitted_jobs_finished": tally.finished,
+        "admitted_jobs_finished": total["finished"],
     }
     return checks, facts

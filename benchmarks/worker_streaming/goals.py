@@ -26,7 +26,7 @@ class Goal:
 
 def delay_goal(rows: list[RunResult]) -> Goal:
     """(a) over the worker's runs, pooled."""
-    d = ms_summary([x for r in rows for x in r.delays])
+    d = ms_summary([x for r in rows for x in r.delays.sent_to_listener])
     return Goal(
         f"(a) question visible p50 ≤ {GOAL_DELAY_P50_MS:.0f} ms",
         f"p50 {d['p50']:.0f} ms (p95 {d['p95']:.0f}, max {d['max']:.0f}; n={d['n']})",

@@ -17,6 +17,7 @@ from benchmarks.worker_streaming.model import (
     ORIGINAL,
     PATTERNS,
     WORKER,
+    Delays,
     RunError,
     RunResult,
 )
@@ -69,9 +70,7 @@ def streamed(env: Env, where: str) -> tuple[dict[str, Any], list[dict[str, Any]]
     return stream[0], events
 
 
-def question_delays(
-    sent: dict[str, float], seen: dict[str, float], rpcs: list[Rpc]
-) -> tuple[list[float], list[float], list[float]]:
+def question_delays(sent: dict[str, float], seen: dict[str, float], rpcs: list[Rpc]) -> Delays:
     """Per question: sent -> listener, sent -> commit answered, commit answered -> listener."""
     committed: dict[str, float] = {}
     for rpc in rpcs:
@@ -87,7 +86,7 @@ def question_delays(
             to_commit.append(committed[key] - sent_at)
             if key in seen:
                 to_listener.append(seen[key] - committed[key])
-    return delays, to_commit, to_listener
+    return Delays(delays, to_commit, to_listener)
 
 
 def job_duration_s(job: dict[str, Any]) -> float | None:
@@ -110,23 +109,18 @@ def measure(env: Env, pattern: str, run: int) -> RunResult:
         raise RunError(f"{where}: listener saw {len(observed.seen)} of {observed.saved} questions")
     request, events = streamed(env, where)
     sent = {normalise_question_text(e["question"]): float(e["sentAt"]) for e in events}
-    delays, to_commit, to_listener = question_delays(sent, observed.seen, observed.rpcs)
     return RunResult(
         pattern=pattern,
         run=run,
         job_id=job_id,
-        outcome=observed.outcome,
         saved=observed.saved,
-        wall_s=observed.ended - observed.started,
         job_duration_s=job_duration_s(observed.job),
         stream_received_at=float(request["receivedAt"]),
         last_item_sent_at=max(float(e["sentAt"]) for e in events),
         final_chunk_at=model.final_chunk_at,
         started_at=observed.started,
         ended_at=observed.ended,
-        delays=delays,
-        sent_to_commit=to_commit,
-        commit_to_listener=to_listener,
+        delays=question_delays(sent, observed.seen, observed.rpcs),
         missing=sum(1 for key in sent if key not in observed.seen),
         rpcs=observed.rpcs,
         job_path=f"{env.counted_db._database_string}/documents/{JOBS}/{job_id}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from benchmarks.firestore_traffic import Rpc
 from dev.stack import STATE_DIR
@@ -40,26 +41,34 @@ class Plan:
     timeout: float  # seconds the whole run may take
 
 
+class Delays(NamedTuple):
+    """Seconds per question, from the model server's sentAt."""
+
+    sent_to_listener: list[float]  # sentAt -> listener, one per question seen
+    sent_to_commit: list[float]  # sentAt -> commit holding the question answered
+    commit_to_listener: list[float]
+
+
 @dataclass
 class RunResult:
     pattern: str
     run: int
     job_id: str
-    outcome: str
     saved: int
-    wall_s: float
     job_duration_s: float | None  # completedAt - startedAt from the job document
     stream_received_at: float
     last_item_sent_at: float
     final_chunk_at: float | None  # when the worker's model adapter got the final event
     started_at: float
     ended_at: float
-    delays: list[float]  # seconds, sentAt -> listener, one per question seen
-    sent_to_commit: list[float]  # seconds, sentAt -> commit holding the question answered
-    commit_to_listener: list[float]
+    delays: Delays
     missing: int  # streamed questions the listener never saw
     rpcs: list[Rpc]
     job_path: str
+
+    @property
+    def wall_s(self) -> float:
+        return self.ended_at - self.started_at
 
     @property
     def stream_s(self) -> float:

@@ -44,7 +44,7 @@ from benchmarks.worker_streaming.patterns import Env
 from benchmarks.worker_streaming.private_stack import BenchStack, bench_stack
 from benchmarks.worker_streaming.summary import report
 from dev.model_server.client import AdminClient
-from dev.stack import ROOT
+from dev.stack import ROOT, firestore_emulator_host
 
 # How each figure was measured, printed in the setup table after the run's own settings.
 METHOD = {
@@ -136,8 +136,7 @@ def measure_on_stack(
 ) -> dict[str, Any]:
     """Start the stack, run the series, print the setup and the report; the figures."""
     console.print("Starting a private Firestore emulator and offline model server …")
-    with bench_stack(plan.pace_ms, console) as bench:
-        os.environ["FIRESTORE_EMULATOR_HOST"] = bench.firestore
+    with bench_stack(plan.pace_ms, console) as bench, firestore_emulator_host(bench.firestore):
         results = run_before_deadline(bench_env(settings, bench), plan, console, deadline)
         info["load after"] = load_average()
         console.print(setup_table(info))
@@ -150,7 +149,6 @@ def run(console: Console, plan: Plan, json_out: Path | None, deadline: float) ->
     code = code_version()
     settings = bench_settings(plan)
     info = setup_info(plan, settings, load_before, code)
-    previous_host = os.environ.get("FIRESTORE_EMULATOR_HOST")
     try:
         figures = measure_on_stack(console, plan, info, settings, deadline)
         if json_out:
@@ -165,8 +163,3 @@ def run(console: Console, plan: Plan, json_out: Path | None, deadline: float) ->
         console.print(f"[red bold]The run failed: {escape(failure)}[/]")
         console.print(f"Logs: {BENCH_LOG_DIR.relative_to(ROOT)}/")
         return EXIT_NOT_RUN
-    finally:
-        if previous_host is None:
-            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-        else:
-            os.environ["FIRESTORE_EMULATOR_HOST"] = previous_host

@@ -52,7 +52,7 @@ def runs_table(results: Results) -> Table:
         table.add_column(column, justify="left" if column == "pattern" else "right")
     for pattern, rows in results.items():
         for r in rows:
-            d = ms_summary(r.delays)
+            d = ms_summary(r.delays.sent_to_listener)
             full = r.stream_full_s
             table.add_row(
                 pattern,
@@ -83,9 +83,9 @@ def delay_table(results: Results) -> tuple[Table, dict[str, Any]]:
     figures: dict[str, Any] = {}
     for pattern, rows in results.items():
         segments = {
-            "sent → listener (total)": [x for r in rows for x in r.delays],
-            "sent → commit answered": [x for r in rows for x in r.sent_to_commit],
-            "commit answered → listener": [x for r in rows for x in r.commit_to_listener],
+            "sent → listener (total)": [x for r in rows for x in r.delays.sent_to_listener],
+            "sent → commit answered": [x for r in rows for x in r.delays.sent_to_commit],
+            "commit answered → listener": [x for r in rows for x in r.delays.commit_to_listener],
         }
         figures[pattern] = {}
         for name, values in segments.items():

@@ -20,7 +20,7 @@ from pathlib import Path
 import typer
 
 from dev.foreground import StopRequest
-from dev.stack import Stack, StackConfig, StackError, http_reachable, stop_process_group
+from dev.stack import Stack, StackConfig, http_reachable, start_or_exit, stop_process_group
 
 WEB = Path(__file__).resolve().parent
 VITE = WEB / "node_modules" / ".bin" / "vite"
@@ -52,12 +52,7 @@ def main(
     else:
         typer.echo("Starting the local stack (offline model unless GEMINI_API_KEY is set)…")
         stack = Stack(config)
-        try:
-            stack.start()
-        except StackError as exc:
-            stack.stop()
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+        start_or_exit(stack)
     env = {
         **os.environ,
         "VITE_QGEN_MODE": "local",

@@ -28,27 +28,16 @@ class Api:
     def close(self) -> None:
         self.http.close()
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+    def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """`options`: httpx's (json, params, headers); the caller's ID token is added."""
         try:
             token = self.tokens.token()
         except AuthError as exc:
             raise ApiError(exc.code, exc.message) from exc
         try:
-            response = self.http.request(
-                method,
-                path,
-                json=json,
-                params=params,
-                headers={"Authorization": f"Bearer {token}", **(headers or {})},
-            )
+            request = self.http.build_request(method, path, **options)
+            request.headers["Authorization"] = f"Bearer {token}"
+            response = self.http.send(request)
         except httpx.HTTPError as exc:
             raise ApiError(
                 "NETWORK", f"cannot reach the API at {self.base_url} ({exc or type(exc).__name__})"

@@ -217,8 +217,10 @@ def report(job_id: str, job: Job) -> None:
 
 # ----- commands ----------------------------------------------------------------------------
 
-# generate, watch and retry all follow a job: one declaration keeps their --timeout alike.
+# generate, watch and retry all follow a job: one declaration keeps their --timeout alike;
+# likewise the JOB argument of watch, cancel and retry.
 FOLLOW_TIMEOUT = typer.Option(600, help="Seconds to follow the job.")
+JOB_ID = typer.Argument(..., metavar="JOB")
 
 
 @app.command()
@@ -310,7 +312,7 @@ def generate(
 @app.command()
 @handled
 def watch(
-    job_id: str = typer.Argument(..., metavar="JOB"),
+    job_id: str = JOB_ID,
     timeout: float = FOLLOW_TIMEOUT,
 ) -> None:
     """Follow one job live until it ends (Ctrl-C offers to cancel it)."""
@@ -356,7 +358,7 @@ def jobs(
 
 @app.command()
 @handled
-def cancel(job_id: str = typer.Argument(..., metavar="JOB")) -> None:
+def cancel(job_id: str = JOB_ID) -> None:
     """Cancel a pending or processing job (questions already saved are kept)."""
     job = Session().api.cancel_job(job_id)
     console.print(f"Cancelled job {job_id}; {count(job.get('questionsSaved', 0))} kept.")
@@ -365,7 +367,7 @@ def cancel(job_id: str = typer.Argument(..., metavar="JOB")) -> None:
 @app.command()
 @handled
 def retry(
-    job_id: str = typer.Argument(..., metavar="JOB"),
+    job_id: str = JOB_ID,
     wait: bool = typer.Option(False, help="Follow the job after queueing it again."),
     timeout: float = FOLLOW_TIMEOUT,
 ) -> None:

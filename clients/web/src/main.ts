@@ -48,6 +48,16 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+// An API call whose outcome is a toast: `done` when it succeeds, why it could not otherwise.
+async function request(call: () => Promise<unknown>, done: string, action: string): Promise<void> {
+  try {
+    await call();
+    toasts.show(done);
+  } catch (error) {
+    toasts.show(`Could not ${action}: ${errorText(error)}`, "error");
+  }
+}
+
 // ----- signing in -------------------------------------------------------------------------
 
 function showLocalSignIn(config: AppConfig): void {
@@ -124,12 +134,7 @@ function startApp(config: AppConfig, session: Session, db: Firestore): void {
     event.preventDefault();
     const text = prompt.value;
     dialog.close();
-    try {
-      await api.createJob(text);
-      toasts.show("Generation started");
-    } catch (error) {
-      toasts.show(`Could not start: ${errorText(error)}`, "error");
-    }
+    await request(() => api.createJob(text), "Generation started", "start");
   });
 
   // Background tasks: the 20 most recent jobs, live.
@@ -140,22 +145,8 @@ function startApp(config: AppConfig, session: Session, db: Firestore): void {
     $("#tasks-panel .panel-empty"),
     toggle,
     {
-      cancel: async (job: Job) => {
-        try {
-          await api.cancelJob(job.id);
-          toasts.show(`Cancelled “${title(job)}”`);
-        } catch (error) {
-          toasts.show(`Could not cancel: ${errorText(error)}`, "error");
-        }
-      },
-      retry: async (job: Job) => {
-        try {
-          await api.retryJob(job.id);
-          toasts.show(`Retrying “${title(job)}”`);
-        } catch (error) {
-          toasts.show(`Could not retry: ${errorText(error)}`, "error");
-        }
-      },
+      cancel: (job) => request(() => api.cancelJob(job.id), `Cancelled “${title(job)}”`, "cancel"),
+      retry: (job) => request(() => api.retryJob(job.id), `Retrying “${title(job)}”`, "retry"),
     },
   );
   const jobs = collection(db, "generationJobs");

@@ -47,9 +47,10 @@ locals {
 
   # GEMINI_API_KEY is not here: it comes from Secret Manager (functions.tf), on the worker only.
   env_worker = {
-    WORKER_CALLER_CHECK   = "oidc"
-    GEMINI_MODEL          = var.gemini_model
-    MODEL_TIMEOUT_SECONDS = tostring(var.model_timeout_seconds)
+    WORKER_CALLER_CHECK    = "oidc"
+    GEMINI_MODEL           = var.gemini_model
+    GEMINI_THINKING_BUDGET = tostring(var.gemini_thinking_budget)
+    MODEL_TIMEOUT_SECONDS  = tostring(var.model_timeout_seconds)
   }
 
   env_cleanup = {

@@ -37,6 +37,12 @@ variable "gemini_model" {
   default     = "gemini-2.5-flash"
 }
 
+variable "gemini_thinking_budget" {
+  description = "GEMINI_THINKING_BUDGET: thinking tokens per call; 0 switches thinking off on Gemini 2.5 Flash, for the soonest first question (docs/decisions.md §29)."
+  type        = number
+  default     = 0
+}
+
 variable "gemini_api_key_secret_id" {
   description = "Secret Manager secret holding the Gemini API key. Terraform creates the secret, never its value: add versions with gcloud (README.md)."
   type        = string

@@ -42,13 +42,7 @@ from qgen.services.worker import DeliveryOutcome, DeliveryResult
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
-from tests.support.fake_google import (
-    FakeGoogle,
-    assert_unauthenticated,
-    fake_google,
-    run_in_fresh_process,
-    staying_on_loopback,
-)
+from tests.support import fake_google as fakes
 from tests.support.fake_google_certs import (
     CERTS_HOST,
     OAUTH2_CERTS_URL,
@@ -93,8 +87,8 @@ def _cloud_tasks_claims() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGoogle]:
-    with fake_google(
+def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[fakes.FakeGoogle]:
+    with fakes.fake_google(
         tmp_path_factory.mktemp("fake-google-oauth2"),
         kid_prefix="oauth2-kid",
         common_name="oauth2.test",
@@ -105,7 +99,7 @@ def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGoogle]:
 
 
 @pytest.fixture(scope="module")
-def fresh_google_session(google: FakeGoogle) -> Iterator[None]:
+def fresh_google_session(google: fakes.FakeGoogle) -> Iterator[None]:
     """A cold certificate cache for this module, and the previous session back afterwards.
 
     task_auth builds its session lazily into ``_request``; starting from ``None`` makes it build
@@ -118,8 +112,8 @@ def fresh_google_session(google: FakeGoogle) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def loopback(google: FakeGoogle, fresh_google_session: None) -> Iterator[None]:
-    with staying_on_loopback():
+def loopback(google: fakes.FakeGoogle, fresh_google_session: None) -> Iterator[None]:
+    with fakes.staying_on_loopback():
         yield
 
 
@@ -144,7 +138,7 @@ def _rejected(headers: Headers, settings: Settings | None = None) -> DomainError
 
 
 def test_cloud_tasks_oidc_token_is_accepted_after_fetching_google_oauth2_certs(
-    google: FakeGoogle,
+    google: fakes.FakeGoogle,
 ) -> None:
     for key in google.published:  # either published key may have signed it
         assert verify_caller(_bearer(key.sign(google.claims())), oidc_settings()) is None
@@ -155,7 +149,7 @@ def test_cloud_tasks_oidc_token_is_accepted_after_fetching_google_oauth2_certs(
     assert f"GET {OAUTH2_CERTS_URL}" in google.proxy.log
 
 
-def test_certificates_are_fetched_once_per_instance_not_per_task(google: FakeGoogle) -> None:
+def test_certificates_are_fetched_once_per_instance_not_per_task(google: fakes.FakeGoogle) -> None:
     for _ in range(5):
         verify_caller(_bearer(google.token()), oidc_settings())
     # One fetch for the whole module (cold cache at its start), whatever ran before this test.
@@ -163,7 +157,7 @@ def test_certificates_are_fetched_once_per_instance_not_per_task(google: FakeGoo
 
 
 @pytest.mark.parametrize("issuer", ["https://accounts.google.com", "accounts.google.com"])
-def test_both_google_issuer_spellings_are_accepted(google: FakeGoogle, issuer: str) -> None:
+def test_both_google_issuer_spellings_are_accepted(google: fakes.FakeGoogle, issuer: str) -> None:
     verify_caller(_bearer(google.token(iss=issuer)), oidc_settings())
 
 
@@ -175,60 +169,62 @@ def test_both_google_issuer_spellings_are_accepted(google: FakeGoogle, issuer: s
     ["https://other.example/", "https://worker.example", "proj", [WORKER_URL]],
     ids=["other-url", "no-trailing-slash", "project-id", "list"],
 )
-def test_token_for_another_audience_is_rejected(google: FakeGoogle, audience: Any) -> None:
+def test_token_for_another_audience_is_rejected(google: fakes.FakeGoogle, audience: Any) -> None:
     error = _rejected(_bearer(google.token(aud=audience)))
-    assert_unauthenticated(error, reason="wrong audience")
+    fakes.assert_unauthenticated(error, reason="wrong audience")
 
 
-def test_expired_token_is_rejected(google: FakeGoogle) -> None:
+def test_expired_token_is_rejected(google: fakes.FakeGoogle) -> None:
     issued = int(time.time()) - 7200
     error = _rejected(_bearer(google.token(iat=issued, exp=issued + 3600)))
-    assert_unauthenticated(error, reason="Token expired")
+    fakes.assert_unauthenticated(error, reason="Token expired")
 
 
-def test_token_issued_in_the_future_is_rejected(google: FakeGoogle) -> None:
+def test_token_issued_in_the_future_is_rejected(google: fakes.FakeGoogle) -> None:
     issued = int(time.time()) + 600
     error = _rejected(_bearer(google.token(iat=issued, exp=issued + 3600)))
-    assert_unauthenticated(error, reason="Token used too early")
+    fakes.assert_unauthenticated(error, reason="Token used too early")
 
 
 def test_token_signed_by_another_key_under_a_published_kid_is_rejected(
-    google: FakeGoogle,
+    google: fakes.FakeGoogle,
 ) -> None:
     forged = google.rogue.sign(google.claims(), kid=google.key.kid)
     error = _rejected(_bearer(forged))
-    assert_unauthenticated(error, reason="Could not verify token signature")
+    fakes.assert_unauthenticated(error, reason="Could not verify token signature")
 
 
-def test_token_with_a_tampered_payload_is_rejected(google: FakeGoogle) -> None:
+def test_token_with_a_tampered_payload_is_rejected(google: fakes.FakeGoogle) -> None:
     header, _, signature = google.token(email=OTHER_SA).split(".")
     _, claims, _ = google.token().split(".")  # the tasks SA's claims, OTHER_SA's signature
     error = _rejected(_bearer(f"{header}.{claims}.{signature}"))
-    assert_unauthenticated(error, reason="Could not verify token signature")
+    fakes.assert_unauthenticated(error, reason="Could not verify token signature")
 
 
-def test_token_with_unknown_kid_is_rejected(google: FakeGoogle) -> None:
+def test_token_with_unknown_kid_is_rejected(google: fakes.FakeGoogle) -> None:
     error = _rejected(_bearer(google.rogue.sign(google.claims())))
-    assert_unauthenticated(error, reason=f"key id {google.rogue.kid} not found")
+    fakes.assert_unauthenticated(error, reason=f"key id {google.rogue.kid} not found")
 
 
 @pytest.mark.parametrize("with_kid", [False, True], ids=["no-kid", "published-kid"])
-def test_unsigned_alg_none_token_is_rejected(google: FakeGoogle, with_kid: bool) -> None:
+def test_unsigned_alg_none_token_is_rejected(google: fakes.FakeGoogle, with_kid: bool) -> None:
     header: dict[str, Any] = {"alg": "none", "typ": "JWT"}
     if with_kid:
         header["kid"] = google.key.kid
     error = _rejected(_bearer(compact_jwt(header, google.claims(), b"")))
-    assert_unauthenticated(error, reason="Unsupported signature algorithm none")
+    fakes.assert_unauthenticated(error, reason="Unsupported signature algorithm none")
 
 
-def test_hs256_token_keyed_with_a_published_certificate_is_rejected(google: FakeGoogle) -> None:
+def test_hs256_token_keyed_with_a_published_certificate_is_rejected(
+    google: fakes.FakeGoogle,
+) -> None:
     # Algorithm confusion: an HMAC "signature" whose secret is public (the published cert).
     header = {"alg": "HS256", "kid": google.key.kid, "typ": "JWT"}
     claims = google.claims()
     secret = google.key.certificate_pem.encode()
     signature = hmac.new(secret, signing_input(header, claims), hashlib.sha256).digest()
     error = _rejected(_bearer(compact_jwt(header, claims, signature)))
-    assert_unauthenticated(error, reason="Unsupported signature algorithm HS256")
+    fakes.assert_unauthenticated(error, reason="Unsupported signature algorithm HS256")
 
 
 @pytest.mark.parametrize(
@@ -237,7 +233,7 @@ def test_hs256_token_keyed_with_a_published_certificate_is_rejected(google: Fake
     ids=["missing", "empty", "scheme-only", "scheme-and-spaces", "basic", "other-scheme"],
 )
 def test_missing_or_non_bearer_authorization_is_rejected(
-    google: FakeGoogle, authorization: str | None
+    google: fakes.FakeGoogle, authorization: str | None
 ) -> None:
     fetches = google.proxy.oauth2_certificate_fetches
     error = _rejected(_headers(authorization))
@@ -256,8 +252,10 @@ def test_missing_or_non_bearer_authorization_is_rejected(
     ],
     ids=["no-dots", "bad-base64", "base64-but-not-json", "json-but-not-object"],
 )
-def test_garbage_bearer_token_is_rejected(google: FakeGoogle, token: str, reason: str) -> None:
-    assert_unauthenticated(_rejected(_bearer(token)), reason=reason)
+def test_garbage_bearer_token_is_rejected(
+    google: fakes.FakeGoogle, token: str, reason: str
+) -> None:
+    fakes.assert_unauthenticated(_rejected(_bearer(token)), reason=reason)
 
 
 @pytest.mark.parametrize(
@@ -266,12 +264,12 @@ def test_garbage_bearer_token_is_rejected(google: FakeGoogle, token: str, reason
     ids=["other-issuer", "no-issuer"],
 )
 def test_google_signed_token_from_another_issuer_is_rejected(
-    google: FakeGoogle, issuer: str | None, reason: str
+    google: fakes.FakeGoogle, issuer: str | None, reason: str
 ) -> None:
     claims = google.claims(iss=issuer)
     if issuer is None:
         del claims["iss"]
-    assert_unauthenticated(_rejected(_bearer(google.key.sign(claims))), reason=reason)
+    fakes.assert_unauthenticated(_rejected(_bearer(google.key.sign(claims))), reason=reason)
 
 
 # --- oidc: PERMISSION_DENIED (a valid Google token, but not Cloud Tasks' identity) -------------
@@ -295,7 +293,7 @@ def test_google_signed_token_from_another_issuer_is_rejected(
     ],
 )
 def test_valid_token_for_another_identity_is_denied(
-    google: FakeGoogle, overrides: dict[str, Any]
+    google: fakes.FakeGoogle, overrides: dict[str, Any]
 ) -> None:
     claims = {k: v for k, v in google.claims(**overrides).items() if v is not None}
     error = _rejected(_bearer(google.key.sign(claims)))
@@ -303,7 +301,9 @@ def test_valid_token_for_another_identity_is_denied(
     assert error.__cause__ is None
 
 
-def test_settings_without_a_tasks_service_account_deny_every_token(google: FakeGoogle) -> None:
+def test_settings_without_a_tasks_service_account_deny_every_token(
+    google: fakes.FakeGoogle,
+) -> None:
     settings = oidc_settings().model_copy(update={"tasks_service_account": ""})
     error = _rejected(_bearer(google.token()), settings)
     assert error.code is ErrorCode.PERMISSION_DENIED
@@ -357,7 +357,7 @@ print(json.dumps(out))
 """
 
 
-def _child_env(google: FakeGoogle, *, proxy_url: str, tmp_path: Path) -> dict[str, str]:
+def _child_env(google: fakes.FakeGoogle, *, proxy_url: str, tmp_path: Path) -> dict[str, str]:
     env = google.child_environment(proxy_url=proxy_url)
     # Verifying needs no identity: no ADC, no gcloud config, never the GCE metadata server.
     env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
@@ -372,7 +372,7 @@ def _run_in_fresh_process(header: str, env: dict[str, str]) -> dict[str, Any]:
         "worker_url": WORKER_URL,
         "tasks_service_account": TASKS_SA,
     }
-    return run_in_fresh_process(_FRESH_PROCESS_SCRIPT, header, json.dumps(settings), env=env)
+    return fakes.run_in_fresh_process(_FRESH_PROCESS_SCRIPT, header, json.dumps(settings), env=env)
 
 
 def _assert_auth_unavailable(result: dict[str, Any]) -> None:
@@ -388,7 +388,7 @@ def _assert_auth_unavailable(result: dict[str, Any]) -> None:
 
 
 def test_cert_endpoint_answering_503_reports_auth_unavailable(
-    google: FakeGoogle, tmp_path: Path
+    google: fakes.FakeGoogle, tmp_path: Path
 ) -> None:
     with google.proxy_for(status=HTTPStatus.SERVICE_UNAVAILABLE) as down:
         env = _child_env(google, proxy_url=down.url, tmp_path=tmp_path)
@@ -400,14 +400,14 @@ def test_cert_endpoint_answering_503_reports_auth_unavailable(
 
 
 def test_cert_endpoint_unreachable_reports_auth_unavailable(
-    google: FakeGoogle, tmp_path: Path
+    google: fakes.FakeGoogle, tmp_path: Path
 ) -> None:
     env = _child_env(google, proxy_url=refused_proxy_url(), tmp_path=tmp_path)
     _assert_auth_unavailable(_run_in_fresh_process(f"Bearer {google.token()}", env))
 
 
 def test_fresh_process_with_cert_endpoint_up_accepts_the_same_token(
-    google: FakeGoogle, tmp_path: Path
+    google: fakes.FakeGoogle, tmp_path: Path
 ) -> None:
     """The control for the two tests above: same child, same token, endpoint up → accepted."""
     with google.proxy_for() as up:
@@ -431,7 +431,7 @@ def test_fresh_process_with_cert_endpoint_up_accepts_the_same_token(
     ["question-generation", f"projects/{PROJECT}/{LOCAL_QUEUE_IN_REGION}"],
     ids=["short-name", "full-path"],
 )
-def test_local_mode_accepts_the_configured_queue(google: FakeGoogle, queue: str) -> None:
+def test_local_mode_accepts_the_configured_queue(google: fakes.FakeGoogle, queue: str) -> None:
     log_size = len(google.proxy.log)
     verify_caller(_headers(**{"X-CloudTasks-QueueName": queue}), local_settings())
     # werkzeug's headers are case-insensitive, as a real request's are.
@@ -463,14 +463,14 @@ def test_local_mode_accepts_the_configured_queue(google: FakeGoogle, queue: str)
     ],
 )
 def test_local_mode_denies_other_or_missing_queue(
-    google: FakeGoogle, headers: dict[str, str]
+    google: fakes.FakeGoogle, headers: dict[str, str]
 ) -> None:
     error = _rejected(_headers(**headers), local_settings())
     assert error.code is ErrorCode.PERMISSION_DENIED
 
 
 def test_local_mode_ignores_a_valid_oidc_token_without_the_queue_header(
-    google: FakeGoogle,
+    google: fakes.FakeGoogle,
 ) -> None:
     error = _rejected(_bearer(google.token()), local_settings())
     assert error.code is ErrorCode.PERMISSION_DENIED
@@ -526,7 +526,7 @@ def _error_code(body: dict[str, Any]) -> str:
     return str(body["error"]["code"])
 
 
-def test_edge_runs_the_task_for_cloud_tasks(google: FakeGoogle) -> None:
+def test_edge_runs_the_task_for_cloud_tasks(google: fakes.FakeGoogle) -> None:
     edge = _edge(oidc_settings())
     status, body = edge.post(Authorization=f"Bearer {google.token()}")
     assert (status, body) == (200, {"outcome": "completed", "jobId": JOB_ID})
@@ -555,7 +555,7 @@ def test_edge_runs_the_task_for_cloud_tasks(google: FakeGoogle) -> None:
     ],
 )
 def test_edge_turns_away_everyone_else(
-    google: FakeGoogle, authorization: str | None, expected: tuple[int, str]
+    google: fakes.FakeGoogle, authorization: str | None, expected: tuple[int, str]
 ) -> None:
     issued = int(time.time()) - 7200
     tokens = {
@@ -602,7 +602,7 @@ def test_edge_turns_away_everyone_else(
     ],
 )
 def test_edge_rejects_a_malformed_task_body_from_cloud_tasks(
-    google: FakeGoogle, raw: bytes
+    google: fakes.FakeGoogle, raw: bytes
 ) -> None:
     edge = _edge(oidc_settings())
     status, body = edge.post(raw=raw, Authorization=f"Bearer {google.token()}")
@@ -610,7 +610,7 @@ def test_edge_rejects_a_malformed_task_body_from_cloud_tasks(
     assert edge.service.processed == []
 
 
-def test_edge_checks_the_caller_before_reading_the_body(google: FakeGoogle) -> None:
+def test_edge_checks_the_caller_before_reading_the_body(google: fakes.FakeGoogle) -> None:
     edge = _edge(oidc_settings())
     status, body = edge.post(raw=b"not json")
     assert (status, _error_code(body)) == (401, "UNAUTHENTICATED")
@@ -620,14 +620,14 @@ def test_edge_checks_the_caller_before_reading_the_body(google: FakeGoogle) -> N
     assert (status, _error_code(body)) == (403, "PERMISSION_DENIED")
 
 
-def test_edge_rejects_a_google_signed_token_from_another_issuer(google: FakeGoogle) -> None:
+def test_edge_rejects_a_google_signed_token_from_another_issuer(google: fakes.FakeGoogle) -> None:
     edge = _edge(oidc_settings())
     token = google.token(iss=f"https://securetoken.google.com/{PROJECT}")
     status, body = edge.post(Authorization=f"Bearer {token}")
     assert (status, _error_code(body)) == (401, "UNAUTHENTICATED")
 
 
-def test_edge_in_local_mode(google: FakeGoogle) -> None:
+def test_edge_in_local_mode(google: fakes.FakeGoogle) -> None:
     edge = _edge(local_settings())
     status, body = edge.post()
     assert (status, _error_code(body)) == (403, "PERMISSION_DENIED")
@@ -655,7 +655,7 @@ def scheduler_settings(mode: str = "oidc") -> Settings:
     )
 
 
-def test_scheduler_token_for_the_cleanup_url_is_accepted(google: FakeGoogle) -> None:
+def test_scheduler_token_for_the_cleanup_url_is_accepted(google: fakes.FakeGoogle) -> None:
     token = google.token(aud=CLEANUP_URL, email=SCHEDULER_SA)
     assert verify_scheduler(_bearer(token), scheduler_settings()) is None
 
@@ -673,14 +673,14 @@ def test_scheduler_token_for_the_cleanup_url_is_accepted(google: FakeGoogle) -> 
     ids=["worker-audience", "tasks-identity", "unverified-email"],
 )
 def test_other_tokens_cannot_run_the_cleanup(
-    google: FakeGoogle, overrides: dict[str, Any], code: ErrorCode
+    google: fakes.FakeGoogle, overrides: dict[str, Any], code: ErrorCode
 ) -> None:
     with pytest.raises(DomainError) as caught:
         verify_scheduler(_bearer(google.token(**overrides)), scheduler_settings())
     assert caught.value.code is code
 
 
-def test_local_cleanup_needs_the_scheduler_header(google: FakeGoogle) -> None:
+def test_local_cleanup_needs_the_scheduler_header(google: fakes.FakeGoogle) -> None:
     settings = scheduler_settings("local")
     assert verify_scheduler(_headers(**{"X-CloudScheduler": "true"}), settings) is None
     for headers in (_headers(), _headers(**{"X-CloudScheduler": "false"})):

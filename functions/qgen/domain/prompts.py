@@ -14,6 +14,7 @@ instructions found inside.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .stream_parser import StreamHeader
 
@@ -27,8 +28,7 @@ SYSTEM_INSTRUCTION = (
 MAX_TOPIC_LENGTH = 80
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """A job's topic and its planned number of questions (the cap on what is saved)."""
 
     topic: str

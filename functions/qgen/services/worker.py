@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from ..config import Settings
 from ..domain import transitions
@@ -32,8 +33,7 @@ class DeliveryOutcome(StrEnum):
     MISSING = ClaimKind.MISSING.value
 
 
-@dataclass(frozen=True)
-class DeliveryResult:
+class DeliveryResult(NamedTuple):
     outcome: DeliveryOutcome
     job_id: str
     error_code: FailureCode | None = None

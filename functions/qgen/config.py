@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, PositiveInt, field_validator
+from pydantic import AliasChoices, Field, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     user_rate_window_seconds: PositiveInt = 3600
     ip_rate_limit: PositiveInt = 100
     ip_rate_window_seconds: PositiveInt = 3600
+    # The per-address window is counted on this many documents, outside the admission
+    # transaction's reads: a school behind one address never queues on one document, at the
+    # price of a limit that a burst can overshoot by about the burst's size.
+    ip_rate_window_shards: PositiveInt = 16
     # How many X-Forwarded-For entries, counted from the right, were added by proxies we trust.
     # Google's front end appends the address it saw, so the last entry is the real client.
     trusted_proxy_hops: int = Field(default=1, ge=0)
@@ -96,6 +100,37 @@ class Settings(BaseSettings):
 
     # --- Firestore ---
     transaction_max_attempts: PositiveInt = 12
+
+    # --- Production safety ---
+    # "production" (infra/ sets it on every function) makes the functions refuse to start on an
+    # emulator host, the local caller check or a missing or local setting (wiring.py
+    # `production_problems`). Cloud Run sets K_SERVICE, so a deployed function counts as
+    # production even if the variable is lost; the local stack sets neither.
+    qgen_environment: Literal["development", "production"] = "development"
+    k_service: str = ""
+    # Read by the Google client libraries themselves; declared here so the check sees them.
+    firestore_emulator_host: str = ""
+    firebase_auth_emulator_host: str = ""
+    # Ask Firebase Auth on every API request whether the user is disabled or their tokens were
+    # revoked (one user lookup per request; docs/operations.md). Off: signature and expiry only.
+    check_revoked_tokens: bool = False
+
+    @model_validator(mode="after")
+    def _body_limit_fits_the_longest_prompt(self) -> Settings:
+        """MAX_BODY_BYTES follows from MAX_PROMPT_LENGTH (docs/decisions.md): unset, it is the
+        largest body a valid prompt can need; set, it may not be smaller than that."""
+        # 12 bytes: a character outside the BMP sent as a JSON surrogate-pair escape
+        # ("\ud83d\ude00"), the most any one character can take. 4 KiB: the {"prompt": ...}
+        # envelope, JSON whitespace, and whitespace around the prompt that trimming removes.
+        needed = self.max_prompt_length * 12 + 4096
+        if "max_body_bytes" not in self.model_fields_set:
+            self.max_body_bytes = needed
+        elif self.max_body_bytes < needed:
+            raise ValueError(
+                f"max_body_bytes ({self.max_body_bytes}) is below {needed}, the largest body a "
+                f"valid {self.max_prompt_length}-character prompt can need; raise it or unset it"
+            )
+        return self
 
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod

@@ -7,6 +7,8 @@ few inspection methods here, so one test body checks both.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +21,15 @@ from qgen.domain.jobs import Job
 from qgen.services.ports import CleanupScans, JobReader, UnitOfWork
 
 from tests.support.fakes import MemoryStore
+
+
+def window_totals(documents: Iterable[tuple[str, int]]) -> list[int]:
+    """Each rate window's count, its shards (`…-sNN` documents) added up; sorted."""
+    totals: dict[str, int] = {}
+    for document_id, count in documents:
+        window = re.sub(r"-s\d\d$", "", document_id)
+        totals[window] = totals.get(window, 0) + count
+    return sorted(totals.values())
 
 
 class Backend(Protocol):
@@ -61,7 +72,7 @@ class MemoryBackend:
         return self.store.state.counters.get(user_id, 0)
 
     def window_counts(self) -> list[int]:
-        return sorted(self.store.state.windows.values())
+        return window_totals(self.store.state.windows.items())
 
     def question_count(self, job_id: str) -> int:
         return sum(1 for q in self.store.state.questions.values() if q.generation_job_id == job_id)
@@ -92,7 +103,8 @@ class FirestoreBackend:
         return int(snap.to_dict()["activeJobs"]) if snap.exists else 0
 
     def window_counts(self) -> list[int]:
-        return sorted(int(s.to_dict()["count"]) for s in self.db.collection(RATE_WINDOWS).stream())
+        documents = self.db.collection(RATE_WINDOWS).stream()
+        return window_totals((s.id, int(s.to_dict()["count"])) for s in documents)
 
     def question_count(self, job_id: str) -> int:
         query = self.db.collection(QUESTIONS).where(

@@ -97,10 +97,13 @@ class MemoryTransaction:
             self._write(lambda: counters.__setitem__(user_id, counters.get(user_id, 0) + delta))
 
     def consume_quota(self, state: AdmissionState) -> None:
+        windows = self._state.windows
         for window, count in state.window_counts.items():
-            self._write(
-                lambda w=window, c=count: self._state.windows.__setitem__(w.document_id, c + 1)
-            )
+            if window.shards == 1:
+                self._write(lambda w=window, c=count: windows.__setitem__(w.document_id, c + 1))
+            else:  # a blind increment of one shard, as the adapter does
+                shard = window.shard_ids()[len(windows) % window.shards]
+                self._write(lambda s=shard: windows.__setitem__(s, windows.get(s, 0) + 1))
 
     def record_idempotency(
         self, claim: IdempotencyClaim, *, job_id: str, user_id: str, now: datetime
@@ -148,6 +151,9 @@ class MemoryStore:
     def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]:
         mine = [StoredJob(i, j) for i, j in self.state.jobs.items() if j.user_id == user_id]
         return sorted(mine, key=lambda s: s.job.created_at, reverse=True)[:limit]
+
+    def window_count(self, window: RateWindow) -> int:
+        return sum(self.state.windows.get(i, 0) for i in window.shard_ids())
 
     def saved_questions(self, job_id: str) -> list[tuple[str, str]]:
         saved = self.state.questions

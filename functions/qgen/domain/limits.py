@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -47,6 +48,10 @@ class RateWindow:
     limit: int
     start: datetime
     length: timedelta
+    # 1: one document, counted exactly inside the admission transaction. More: a coarse limit
+    # counted on that many shard documents outside the transaction's reads, so that learners
+    # behind one address never contend for one document.
+    shards: int = 1
 
     @property
     def end(self) -> datetime:
@@ -54,20 +59,49 @@ class RateWindow:
 
     @property
     def document_id(self) -> str:
-        # Hashed so any uid or IPv6 address makes a valid, fixed-length document id.
+        # Hashed so any uid or IPv6 address makes a valid, fixed-length document id, and the
+        # hash first so that the windows of one hour spread over the key range (ids that began
+        # with the window's start would move every write of the hour to one hot range).
         digest = hashlib.sha256(self.key.encode()).hexdigest()[:32]
-        return f"{self.scope}-{int(self.start.timestamp())}-{digest}"
+        return f"{digest}-{self.scope}-{int(self.start.timestamp())}"
+
+    def shard_ids(self) -> list[str]:
+        """The documents a sharded window is counted on (just the window's for one shard)."""
+        if self.shards == 1:
+            return [self.document_id]
+        return [f"{self.document_id}-s{shard:02d}" for shard in range(self.shards)]
 
     def seconds_until_reset(self, now: datetime) -> int:
         return max(1, int((self.end - now).total_seconds() + 0.999))
 
 
 def window_for(
-    scope: RateScope, key: str, *, limit: int, window_seconds: int, now: datetime
+    scope: RateScope,
+    key: str,
+    *,
+    limit: int,
+    window_seconds: int,
+    now: datetime,
+    shards: int = 1,
 ) -> RateWindow:
     epoch = int(now.timestamp())
     start = datetime.fromtimestamp(epoch - epoch % window_seconds, tz=UTC)
-    return RateWindow(scope, key, limit, start, timedelta(seconds=window_seconds))
+    return RateWindow(scope, key, limit, start, timedelta(seconds=window_seconds), shards)
+
+
+def address_key(address: str) -> str:
+    """What the per-address limit counts: an IPv4 address, or an IPv6 address's /64 network
+    (one client gets a whole /64 and can rotate through it at will)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        mapped = parsed.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 @dataclass(frozen=True)
@@ -76,6 +110,10 @@ class AdmissionState:
 
     active_jobs: int
     window_counts: dict[RateWindow, int]
+
+    def including(self, counts: dict[RateWindow, int]) -> AdmissionState:
+        """With the coarse windows' counts, read before the transaction."""
+        return AdmissionState(self.active_jobs, {**self.window_counts, **counts})
 
 
 def check_admission(state: AdmissionState, *, max_active: int, now: datetime) -> None:
@@ -125,6 +163,29 @@ def client_ip(forwarded_for: str | None, remote_addr: str | None, *, trusted_hop
         return str(ipaddress.ip_address((candidate or "").strip()))
     except ValueError:
         return "unknown"
+
+
+# Visible ASCII only: keys are opaque client tokens (typically UUIDs) and become hash input.
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[!-~]{1,255}")
+
+
+def idempotency_claim(
+    user_id: str, key: str | None, *, prompt: str, expires_at: datetime
+) -> IdempotencyClaim | None:
+    """What a create request with an Idempotency-Key records, or None without a key."""
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            "Idempotency-Key must be 1..255 visible ASCII characters (a UUID works well).",
+            details={"field": "Idempotency-Key"},
+        )
+    return IdempotencyClaim(
+        document_id=idempotency_document_id(user_id, key),
+        fingerprint=request_fingerprint(prompt),
+        expires_at=expires_at,
+    )
 
 
 def idempotency_document_id(user_id: str, key: str) -> str:

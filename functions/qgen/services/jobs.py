@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -12,14 +12,14 @@ from ..domain import transitions
 from ..domain.errors import DomainError, ErrorCode
 from ..domain.jobs import JobStatus, StoredJob, task_id_for
 from ..domain.limits import (
-    IdempotencyClaim,
+    AdmissionState,
     RateScope,
     RateWindow,
+    address_key,
     check_admission,
-    idempotency_document_id,
+    idempotency_claim,
     normalise_prompt,
     replayed_job_id,
-    request_fingerprint,
     window_for,
 )
 from .ports import Clock, JobReader, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 QUEUE_UNAVAILABLE_MESSAGE = (
     "The job could not be queued for generation. Nothing was generated; retry in a minute."
 )
-# Visible ASCII only: keys are opaque client tokens (typically UUIDs) and become hash input.
-IDEMPOTENCY_KEY_PATTERN = re.compile(r"[!-~]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -68,12 +66,18 @@ class JobService:
             request.prompt, min_length=s.min_prompt_length, max_length=s.max_prompt_length
         )
         now = self.clock()
-        claim = self._idempotency_claim(request, prompt, now)
+        claim = idempotency_claim(
+            request.user_id,
+            request.idempotency_key,
+            prompt=prompt,
+            expires_at=now + timedelta(seconds=s.idempotency_ttl_seconds),
+        )
         windows = self._windows(request.user_id, request.client_ip, now)
         job = transitions.admit(
             user_id=request.user_id, prompt=prompt, now=now, ip_address=request.client_ip
         )
         job_id = self.uow.new_job_id()
+        quota = self._quota(request.user_id, windows)
 
         def admit(tx: JobTransaction) -> Admission:
             if claim is not None:
@@ -81,7 +85,7 @@ class JobService:
                 earlier = tx.get_job(replay) if replay is not None else None
                 if replay is not None and earlier is not None:
                     return Admission(StoredJob(replay, earlier), replayed=True)
-            state = tx.read_quota(request.user_id, windows)
+            state = quota(tx)
             check_admission(state, max_active=s.max_concurrent_per_user, now=now)
             tx.add_job(job_id, job)
             tx.consume_quota(state)
@@ -105,31 +109,28 @@ class JobService:
     def _windows(self, user_id: str, client_ip: str, now: datetime) -> list[RateWindow]:
         s = self.settings
         limits = (
-            (RateScope.USER, user_id, s.user_rate_limit, s.user_rate_window_seconds),
-            (RateScope.IP, client_ip, s.ip_rate_limit, s.ip_rate_window_seconds),
+            (RateScope.USER, user_id, s.user_rate_limit, s.user_rate_window_seconds, 1),
+            (
+                RateScope.IP,
+                address_key(client_ip),
+                s.ip_rate_limit,
+                s.ip_rate_window_seconds,
+                s.ip_rate_window_shards,
+            ),
         )
         return [
-            window_for(scope, key, limit=limit, window_seconds=seconds, now=now)
-            for scope, key, limit, seconds in limits
+            window_for(scope, key, limit=limit, window_seconds=seconds, now=now, shards=shards)
+            for scope, key, limit, seconds, shards in limits
         ]
 
-    def _idempotency_claim(
-        self, request: CreateRequest, prompt: str, now: datetime
-    ) -> IdempotencyClaim | None:
-        key = request.idempotency_key
-        if key is None:
-            return None
-        if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
-            raise DomainError(
-                ErrorCode.INVALID_ARGUMENT,
-                "Idempotency-Key must be 1..255 visible ASCII characters (a UUID works well).",
-                details={"field": "Idempotency-Key"},
-            )
-        return IdempotencyClaim(
-            document_id=idempotency_document_id(request.user_id, key),
-            fingerprint=request_fingerprint(prompt),
-            expires_at=now + timedelta(seconds=self.settings.idempotency_ttl_seconds),
-        )
+    def _quota(
+        self, user_id: str, windows: list[RateWindow]
+    ) -> Callable[[JobTransaction], AdmissionState]:
+        """Reads the coarse (sharded) windows now, before the transaction; returns the read of
+        the learner's exact counts that the transaction makes, with the coarse ones added."""
+        coarse = {w: self.reader.window_count(w) for w in windows if w.shards > 1}
+        exact = [w for w in windows if w.shards == 1]
+        return lambda tx: tx.read_quota(user_id, exact).including(coarse)
 
     def _enqueue(self, stored: StoredJob, *, raise_on_failure: bool = True) -> StoredJob:
         """Hand the job's current run to the queue; if that fails, the job fails (retryable)."""
@@ -214,11 +215,11 @@ class JobService:
     def retry(self, user_id: str, job_id: str, client_ip: str) -> StoredJob:
         """Re-run a failed, retryable job: same job, a new run (and task name), same limits."""
         now = self.clock()
-        windows = self._windows(user_id, client_ip, now)
+        quota = self._quota(user_id, self._windows(user_id, client_ip, now))
 
         def retry(tx: JobTransaction) -> StoredJob:
             job = transitions.owned(tx.get_job(job_id), user_id)
-            state = tx.read_quota(user_id, windows)
+            state = quota(tx)
             retried = transitions.retry(job, now=now)
             check_admission(state, max_active=self.settings.max_concurrent_per_user, now=now)
             tx.save_job(job_id, job, retried)

@@ -69,6 +69,10 @@ class JobReader(Protocol):
 
     def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]: ...
 
+    def window_count(self, window: RateWindow) -> int:
+        """A coarse (sharded) rate window's count, summed over its shards."""
+        ...
+
     def saved_questions(self, job_id: str) -> list[tuple[str, str]]:
         """(id, question text) of the job's saved questions, in position order."""
         ...

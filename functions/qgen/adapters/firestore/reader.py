@@ -5,8 +5,9 @@ from __future__ import annotations
 from google.cloud import firestore
 
 from ...domain.jobs import StoredJob
-from .documents import job_from
-from .names import JOBS
+from ...domain.limits import RateWindow
+from .documents import WINDOW_COUNT, counter_value, job_from
+from .names import JOBS, RATE_WINDOWS
 from .queries import JOBS_OF_USER, QUESTIONS_OF_JOB
 
 
@@ -21,6 +22,10 @@ class FirestoreJobReader:
     def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]:
         query = JOBS_OF_USER.build(self._db, user_id).limit(limit)
         return [StoredJob(s.id, job_from(s)) for s in query.stream()]
+
+    def window_count(self, window: RateWindow) -> int:
+        refs = [self._db.collection(RATE_WINDOWS).document(i) for i in window.shard_ids()]
+        return sum(counter_value(s, WINDOW_COUNT) for s in self._db.get_all(refs))
 
     def saved_questions(self, job_id: str) -> list[tuple[str, str]]:
         query = QUESTIONS_OF_JOB.build(self._db, job_id)

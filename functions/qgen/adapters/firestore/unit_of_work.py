@@ -7,6 +7,7 @@ transaction and the retries are spread out at random.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -104,15 +105,20 @@ class FirestoreTransaction:
 
     def consume_quota(self, state: AdmissionState) -> None:
         for window, count in state.window_counts.items():
+            # A sharded window is only written (a blind increment of one shard, which takes no
+            # read lock), so admissions behind one address do not contend; an exact window
+            # was read in this transaction and is written from what was read.
+            shard = random.randrange(window.shards)  # noqa: S311 - spreading, not secrecy
             self._tx.set(
-                self._ref(RATE_WINDOWS, window.document_id),
+                self._ref(RATE_WINDOWS, window.shard_ids()[shard]),
                 {
                     "scope": str(window.scope),
                     "windowStart": window.start,
-                    WINDOW_COUNT: count + 1,
+                    WINDOW_COUNT: count + 1 if window.shards == 1 else firestore.Increment(1),
                     # Firestore's TTL policy deletes the window once it can matter no more.
                     "expireAt": window.end,
                 },
+                merge=window.shards > 1,
             )
 
     def record_idempotency(

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from qgen.adapters.firestore.names import ACTIVE_COUNTERS, JOBS, RATE_WINDOWS
-from qgen.domain.limits import RateScope, window_for
+from qgen.domain.limits import RateScope, address_key, window_for
 
 from benchmarks.job_creation.model import ACTIVE_STATUSES, SimUser
 
 
 def window_digest(scope: RateScope, key: str) -> str:
-    # RateWindow.document_id is "<scope>-<window start>-<digest of key>"; only the digest is
-    # independent of when the request was made.
+    # RateWindow.document_id is "<digest of key>-<scope>-<window start>" (plus "-sNN" for a
+    # shard of a coarse window); only the digest is independent of when the request was made.
+    if scope is RateScope.IP:
+        key = address_key(key)
     window = window_for(scope, key, limit=1, window_seconds=3600, now=datetime.now(UTC))
-    return window.document_id.rsplit("-", 1)[1]
+    return window.document_id.split("-", 1)[0]
 
 
 def read_windows(db: Any) -> dict[str, int]:
@@ -29,12 +32,14 @@ def read_windows(db: Any) -> dict[str, int]:
 
 
 def windows_for_key(windows: dict[str, int], scope: RateScope, key: str) -> dict[str, int]:
-    digest = window_digest(scope, key)
-    return {
-        doc_id: count
-        for doc_id, count in windows.items()
-        if doc_id.startswith(f"{scope}-") and doc_id.endswith(f"-{digest}")
-    }
+    """The key's windows with their counts, a coarse window's shards added up."""
+    prefix = f"{window_digest(scope, key)}-{scope}-"
+    totals: dict[str, int] = {}
+    for doc_id, count in windows.items():
+        if doc_id.startswith(prefix):
+            window = re.sub(r"-s\d\d$", "", doc_id)
+            totals[window] = totals.get(window, 0) + count
+    return totals
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,21 @@ def read_stored(
         .where(filter=firestore.FieldFilter("userId", ">=", run_prefix))
         .where(filter=firestore.FieldFilter("userId", "<", run_prefix + "\uffff"))
     )
-    for snap in query.stream():
-        data = snap.to_dict() or {}
-        jobs[str(data.get("userId"))][snap.id] = str(data.get("status"))
-
     counter_refs = [db.collection(ACTIVE_COUNTERS).document(u.uid) for u in users]
-    counters = {
-        snap.id: int((snap.to_dict() or {}).get("activeJobs", 0)) if snap.exists else 0
-        for snap in db.get_all(counter_refs)
-    }
+    # Jobs and counters in one read-only transaction: one consistent snapshot, so a worker
+    # finishing a job between the two reads cannot make them disagree.
+    transaction = db.transaction(read_only=True)
+
+    @firestore.transactional
+    def read(tx: Any) -> dict[str, int]:
+        jobs.clear()
+        for snap in query.stream(transaction=tx):
+            data = snap.to_dict() or {}
+            jobs[str(data.get("userId"))][snap.id] = str(data.get("status"))
+        return {
+            snap.id: int((snap.to_dict() or {}).get("activeJobs", 0)) if snap.exists else 0
+            for snap in db.get_all(counter_refs, transaction=tx)
+        }
+
+    counters = read(transaction)
     return Stored(dict(jobs), counters, windows_before, read_windows(db))

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(default=1, ge=0)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
 
+    # --- Token budgets (per UTC day) ---
+    # What a job reserves when it is admitted: about a 40-question job's prompt and output.
+    # Settled from the real usage when the job ends.
+    job_token_reservation: PositiveInt = 4_000
+    # A learner's daily tokens: about ten typical jobs.
+    daily_token_budget: PositiveInt = 40_000
+    # The whole project's daily tokens: new jobs are refused and no new model call starts
+    # once it is spent (about 1,000 learners using their whole budget).
+    project_daily_token_ceiling: PositiveInt = 40_000_000
+
     # --- HTTP ---
     cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"]

@@ -40,7 +40,11 @@ def test_a_new_job_its_counter_windows_and_idempotency_record(db: Any) -> None:
     job_id = created(db, idempotency_key="key-1")
     doc = db.collection(JOBS).document(job_id).get().to_dict()
     expected = transitions.admit(
-        user_id="alice", prompt="NATO alphabet", now=NOW, ip_address="203.0.113.7"
+        user_id="alice",
+        prompt="NATO alphabet",
+        now=NOW,
+        ip_address="203.0.113.7",
+        reservation=Settings().job_token_reservation,
     )
     # Exactly the domain job's document (its literal form: tests/unit/test_jobs_state_machine).
     assert doc == document(expected), "absent optional fields are omitted, never null"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from qgen.domain.budgets import BudgetDelta, LearnerBudget, budget_delta
 from qgen.domain.failures import ModelError
 from qgen.domain.jobs import Job, JobStatus, StoredJob, Usage, counter_delta
 from qgen.domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
@@ -32,6 +33,9 @@ class MemoryState:
     windows: dict[str, int] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     questions: dict[str, SavedQuestion] = field(default_factory=dict)
+    # (learner, day) -> [reserved, spent]; day -> tokens the project spent
+    budgets: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    project_spend: dict[str, int] = field(default_factory=dict)
 
 
 class ReadAfterWriteError(Exception):
@@ -77,6 +81,10 @@ class MemoryTransaction:
         jobs = self._read().jobs.values()
         return sum(1 for job in jobs if job.user_id == user_id and job.is_active)
 
+    def read_budget(self, user_id: str, day: str) -> LearnerBudget:
+        reserved, spent = self._read().budgets.get((user_id, day), [0, 0])
+        return LearnerBudget(reserved, spent)
+
     def saved_question_ids(self, job_id: str) -> list[str]:
         saved = self._read().questions
         return sorted(qid for qid, q in saved.items() if q.generation_job_id == job_id)
@@ -86,10 +94,25 @@ class MemoryTransaction:
     def add_job(self, job_id: str, job: Job) -> None:
         self._write(lambda: self._state.jobs.__setitem__(job_id, job))
         self._move_counter(job.user_id, counter_delta(None, job.status))
+        self._move_budget(job.user_id, budget_delta(None, job))
 
     def save_job(self, job_id: str, before: Job, after: Job) -> None:
         self._write(lambda: self._state.jobs.__setitem__(job_id, after))
         self._move_counter(after.user_id, counter_delta(before.status, after.status))
+        self._move_budget(after.user_id, budget_delta(before, after))
+
+    def _move_budget(self, user_id: str, delta: BudgetDelta | None) -> None:
+        if delta is None:
+            return
+        state = self._state
+
+        def apply() -> None:
+            day = state.budgets.setdefault((user_id, delta.day), [0, 0])
+            day[0] += delta.reserved
+            day[1] += delta.spent
+            state.project_spend[delta.day] = state.project_spend.get(delta.day, 0) + delta.spent
+
+        self._write(apply)
 
     def _move_counter(self, user_id: str, delta: int) -> None:
         counters = self._state.counters
@@ -151,6 +174,16 @@ class MemoryStore:
     def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]:
         mine = [StoredJob(i, j) for i, j in self.state.jobs.items() if j.user_id == user_id]
         return sorted(mine, key=lambda s: s.job.created_at, reverse=True)[:limit]
+
+    def active_jobs(self, user_id: str) -> int:
+        return self.state.counters.get(user_id, 0)
+
+    def budget(self, user_id: str, day: str) -> LearnerBudget:
+        reserved, spent = self.state.budgets.get((user_id, day), [0, 0])
+        return LearnerBudget(reserved, spent)
+
+    def project_spend(self, day: str) -> int:
+        return self.state.project_spend.get(day, 0)
 
     def window_count(self, window: RateWindow) -> int:
         return sum(self.state.windows.get(i, 0) for i in window.shard_ids())

@@ -87,6 +87,8 @@ def test_job_document_uses_the_camel_case_contract_and_omits_unset_fields() -> N
         "ipAddress": "::1",
         "attempts": 0,
         "run": 0,
+        "reservedTokens": 0,
+        "settledTokens": 0,
     }
     assert Job.model_validate(doc) == job
 

@@ -22,10 +22,13 @@ class FailureCode(StrEnum):
     UNKNOWN = "UNKNOWN"
     # Set by the recovery sweep: the worker holding the job stopped renewing its lease.
     WORKER_LOST = "WORKER_LOST"
+    # The project's daily token ceiling is reached: no new model call until it renews.
+    SERVICE_BUDGET = "SERVICE_BUDGET"
 
 
 _RETRYABLE = {
     FailureCode.WORKER_LOST,
+    FailureCode.SERVICE_BUDGET,
     FailureCode.RATE_LIMIT,
     FailureCode.SERVER_ERROR,
     FailureCode.NETWORK,
@@ -56,6 +59,10 @@ _MESSAGES = {
         "request more specific."
     ),
     FailureCode.UNKNOWN: "Something unexpected went wrong while generating questions.",
+    FailureCode.SERVICE_BUDGET: (
+        "The service has used its question-generation budget for today. The questions saved "
+        "so far are kept; retry after midnight UTC."
+    ),
     FailureCode.WORKER_LOST: (
         "The worker generating your questions stopped unexpectedly. The questions saved so far "
         "are kept; retry to generate the rest."

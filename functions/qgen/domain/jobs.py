@@ -91,7 +91,16 @@ class Usage(_Camel):
 # Bookkeeping of the server (the lease, the queue, the caller's address): stored on the job,
 # never shown by the API.
 SERVER_ONLY_FIELDS = frozenset(
-    {"ip_address", "lease_expires_at", "lease_token", "run", "enqueued_at"}
+    {
+        "ip_address",
+        "lease_expires_at",
+        "lease_token",
+        "run",
+        "enqueued_at",
+        "reserved_tokens",
+        "settled_tokens",
+        "budget_day",
+    }
 )
 
 
@@ -129,6 +138,11 @@ class Job(_Camel):
     lease_token: str | None = None
     usage: Usage | None = None
     model: str | None = None
+    # Token budget bookkeeping (domain/budgets.py): what the job holds of its learner's
+    # budget for `budget_day`, and how many of its tokens have been recorded as spent.
+    reserved_tokens: int = 0
+    settled_tokens: int = 0
+    budget_day: str | None = None
 
     # ----- the predicates every rule is written with (one definition each) ----------------
 

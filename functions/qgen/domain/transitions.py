@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from .budgets import reserve, settle
 from .errors import DomainError, ErrorCode, job_not_found
 from .failures import Failure, FailureCode, failure_for, is_final
 from .jobs import Job, JobPhase, JobStatus, Lease, Usage, is_cancellable
@@ -18,8 +19,10 @@ from .prompts import Plan
 # ----- the learner's side -------------------------------------------------------------------
 
 
-def admit(*, user_id: str, prompt: str, now: datetime, ip_address: str | None) -> Job:
-    return Job(
+def admit(
+    *, user_id: str, prompt: str, now: datetime, ip_address: str | None, reservation: int = 0
+) -> Job:
+    job = Job(
         user_id=user_id,
         prompt=prompt,
         status=JobStatus.PENDING,
@@ -27,6 +30,7 @@ def admit(*, user_id: str, prompt: str, now: datetime, ip_address: str | None) -
         enqueued_at=now,
         ip_address=ip_address,
     )
+    return reserve(job, tokens=reservation, now=now) if reservation else job
 
 
 def owned(job: Job | None, user_id: str) -> Job:
@@ -43,7 +47,7 @@ def cancel(job: Job, *, now: datetime, question_ids: list[str] | None = None) ->
             f"This job is already {job.status.value} and cannot be cancelled.",
             details={"status": job.status.value},
         )
-    cancelled = job.changed(status=JobStatus.CANCELLED, completed_at=now)
+    cancelled = settle(job.changed(status=JobStatus.CANCELLED, completed_at=now))
     if question_ids is not None:  # the partial questions kept, counted from their documents
         cancelled = cancelled.changed(
             questions_saved=len(question_ids), question_ids=list(question_ids)
@@ -51,7 +55,7 @@ def cancel(job: Job, *, now: datetime, question_ids: list[str] | None = None) ->
     return cancelled
 
 
-def retry(job: Job, *, now: datetime) -> Job:
+def retry(job: Job, *, now: datetime, reservation: int = 0) -> Job:
     """A failed, retryable job goes back to the queue as a new run with fresh attempts."""
     if job.status is not JobStatus.FAILED or not job.retryable:
         raise DomainError(
@@ -59,7 +63,7 @@ def retry(job: Job, *, now: datetime) -> Job:
             "Only a job that failed with a temporary error can be retried.",
             details={"status": job.status.value, "retryable": bool(job.retryable)},
         )
-    return job.changed(
+    retried = job.changed(
         status=JobStatus.PENDING,
         run=job.run + 1,
         attempts=0,
@@ -70,13 +74,14 @@ def retry(job: Job, *, now: datetime) -> Job:
         last_error_code=None,
         completed_at=None,
     )
+    return reserve(retried, tokens=reservation, now=now) if reservation else retried
 
 
 def fail_unqueued(job: Job, *, code: ErrorCode, message: str, now: datetime) -> Job | None:
     """A pending job whose task could not be created fails (retryable); None if it moved on."""
     if job.status is not JobStatus.PENDING:
         return None
-    return job.changed(
+    failed = job.changed(
         status=JobStatus.FAILED,
         error_code=code.value,
         last_error_code=code.value,
@@ -84,6 +89,7 @@ def fail_unqueued(job: Job, *, code: ErrorCode, message: str, now: datetime) -> 
         retryable=True,
         completed_at=now,
     )
+    return settle(failed)
 
 
 # ----- the worker's side --------------------------------------------------------------------
@@ -177,7 +183,8 @@ def complete(
 ) -> Job:
     """Done: the saved questions counted from their documents."""
     started = job.started_at or job.created_at
-    return _ended(job, usage).changed(
+    ended = _ended(job, usage)
+    return settle(ended).changed(
         questions_saved=len(question_ids),
         question_ids=list(question_ids),
         status=JobStatus.COMPLETED,
@@ -209,7 +216,7 @@ def fail_attempt(
     if question_ids is not None:  # counted from the documents by the caller
         ended = ended.changed(questions_saved=len(question_ids), question_ids=list(question_ids))
     if is_final(failure, attempt=job.attempts, max_attempts=max_attempts):
-        return ended.changed(
+        return settle(ended).changed(
             status=JobStatus.FAILED,
             error_code=failure.code.value,
             retryable=failure.retryable,

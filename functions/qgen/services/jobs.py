@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from ..config import Settings
 from ..domain import transitions
 from ..domain.errors import DomainError, ErrorCode
 from ..domain.jobs import JobStatus, StoredJob, task_id_for
 from ..domain.limits import (
-    AdmissionState,
-    RateScope,
-    RateWindow,
-    address_key,
-    check_admission,
     idempotency_claim,
     normalise_prompt,
     replayed_job_id,
-    window_for,
 )
+from .admission import admission_check
 from .ports import Clock, JobReader, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
 from .user_locks import StripedLocks
 
@@ -72,12 +66,17 @@ class JobService:
             prompt=prompt,
             expires_at=now + timedelta(seconds=s.idempotency_ttl_seconds),
         )
-        windows = self._windows(request.user_id, request.client_ip, now)
+        check = admission_check(
+            s, self.reader, user_id=request.user_id, client_ip=request.client_ip, now=now
+        )
         job = transitions.admit(
-            user_id=request.user_id, prompt=prompt, now=now, ip_address=request.client_ip
+            user_id=request.user_id,
+            prompt=prompt,
+            now=now,
+            ip_address=request.client_ip,
+            reservation=s.job_token_reservation,
         )
         job_id = self.uow.new_job_id()
-        quota = self._quota(request.user_id, windows)
 
         def admit(tx: JobTransaction) -> Admission:
             if claim is not None:
@@ -85,8 +84,7 @@ class JobService:
                 earlier = tx.get_job(replay) if replay is not None else None
                 if replay is not None and earlier is not None:
                     return Admission(StoredJob(replay, earlier), replayed=True)
-            state = quota(tx)
-            check_admission(state, max_active=s.max_concurrent_per_user, now=now)
+            state = check(tx)
             tx.add_job(job_id, job)
             tx.consume_quota(state)
             if claim is not None:
@@ -105,32 +103,6 @@ class JobService:
         if stored.job.status is JobStatus.PENDING:
             stored = self._enqueue(stored, raise_on_failure=not admission.replayed)
         return Admission(stored, admission.replayed)
-
-    def _windows(self, user_id: str, client_ip: str, now: datetime) -> list[RateWindow]:
-        s = self.settings
-        limits = (
-            (RateScope.USER, user_id, s.user_rate_limit, s.user_rate_window_seconds, 1),
-            (
-                RateScope.IP,
-                address_key(client_ip),
-                s.ip_rate_limit,
-                s.ip_rate_window_seconds,
-                s.ip_rate_window_shards,
-            ),
-        )
-        return [
-            window_for(scope, key, limit=limit, window_seconds=seconds, now=now, shards=shards)
-            for scope, key, limit, seconds, shards in limits
-        ]
-
-    def _quota(
-        self, user_id: str, windows: list[RateWindow]
-    ) -> Callable[[JobTransaction], AdmissionState]:
-        """Reads the coarse (sharded) windows now, before the transaction; returns the read of
-        the learner's exact counts that the transaction makes, with the coarse ones added."""
-        coarse = {w: self.reader.window_count(w) for w in windows if w.shards > 1}
-        exact = [w for w in windows if w.shards == 1]
-        return lambda tx: tx.read_quota(user_id, exact).including(coarse)
 
     def _enqueue(self, stored: StoredJob, *, raise_on_failure: bool = True) -> StoredJob:
         """Hand the job's current run to the queue; if that fails, the job fails (retryable)."""
@@ -215,13 +187,15 @@ class JobService:
     def retry(self, user_id: str, job_id: str, client_ip: str) -> StoredJob:
         """Re-run a failed, retryable job: same job, a new run (and task name), same limits."""
         now = self.clock()
-        quota = self._quota(user_id, self._windows(user_id, client_ip, now))
+        check = admission_check(
+            self.settings, self.reader, user_id=user_id, client_ip=client_ip, now=now
+        )
 
         def retry(tx: JobTransaction) -> StoredJob:
             job = transitions.owned(tx.get_job(job_id), user_id)
-            state = quota(tx)
-            retried = transitions.retry(job, now=now)
-            check_admission(state, max_active=self.settings.max_concurrent_per_user, now=now)
+            reservation = self.settings.job_token_reservation
+            retried = transitions.retry(job, now=now, reservation=reservation)
+            state = check(tx)
             tx.save_job(job_id, job, retried)
             tx.consume_quota(state)
             return StoredJob(job_id, retried)

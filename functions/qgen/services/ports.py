@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from ..domain.budgets import LearnerBudget
 from ..domain.jobs import Job, JobStatus, StoredJob, Usage
 from ..domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from ..domain.prompts import GenerationRequest
@@ -33,6 +34,8 @@ class JobTransaction(Protocol):
     def read_active_counter(self, user_id: str) -> int: ...
 
     def count_active_jobs(self, user_id: str) -> int: ...
+
+    def read_budget(self, user_id: str, day: str) -> LearnerBudget: ...
 
     def saved_question_ids(self, job_id: str) -> list[str]:
         """Ids of the job's question documents, in position order (the truth on counts)."""
@@ -68,6 +71,14 @@ class JobReader(Protocol):
     def get_job(self, job_id: str) -> StoredJob | None: ...
 
     def list_jobs(self, user_id: str, limit: int) -> list[StoredJob]: ...
+
+    def active_jobs(self, user_id: str) -> int: ...
+
+    def budget(self, user_id: str, day: str) -> LearnerBudget: ...
+
+    def project_spend(self, day: str) -> int:
+        """Tokens the whole project recorded as spent on ``day`` (a coarse, sharded sum)."""
+        ...
 
     def window_count(self, window: RateWindow) -> int:
         """A coarse (sharded) rate window's count, summed over its shards."""

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from ..config import Settings
 from ..domain import transitions
+from ..domain.budgets import budget_day, service_exhausted
 from ..domain.failures import FailureCode, ModelError, failure_for
 from ..domain.jobs import Job, JobStatus, Usage
 from ..domain.prompts import Plan
@@ -145,6 +146,10 @@ class WorkerService:
         return _Attempt(writes, decision.job, started=time.monotonic())
 
     def _run(self, attempt: _Attempt) -> None:
+        spent_today = self.reader.project_spend(budget_day(self.clock()))
+        if service_exhausted(spent_today, ceiling=self.settings.project_daily_token_ceiling):
+            # No new model call once the project's day is spent; the job waits (retryable).
+            raise ModelError(FailureCode.SERVICE_BUDGET, "project daily token ceiling")
         stream = QuestionStream(self.model, attempt.writes, self.reader, settings=self.settings)
         try:
             stream.run(attempt.job)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.cloud import firestore
 from pydantic import BaseModel
 
+from ...domain.budgets import PROJECT_SPEND_SHARDS
 from ...domain.jobs import Job
 
 # Server-only counter fields (activeJobCounters/{uid}, rateLimitWindows/{id}).
 ACTIVE_JOBS = "activeJobs"
 WINDOW_COUNT = "count"
+RESERVED, SPENT = "reserved", "spent"
 
 
 def document(model: BaseModel) -> dict[str, Any]:
@@ -34,3 +37,17 @@ def changes(before: Job, after: Job) -> dict[str, Any]:
 
 def counter_value(snapshot: Any, field: str) -> int:
     return int((snapshot.to_dict() or {}).get(field, 0)) if snapshot.exists else 0
+
+
+def budget_id(user_id: str, day: str) -> str:
+    # The learner first: one day's budget documents spread over the key range.
+    return f"{user_id}-{day}"
+
+
+def project_spend_ids(day: str) -> list[str]:
+    return [f"{day}-s{shard:02d}" for shard in range(PROJECT_SPEND_SHARDS)]
+
+
+def budget_expiry(day: str) -> datetime:
+    """When a day's budget documents can matter no more (the TTL policy deletes them)."""
+    return datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=2)

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from google.cloud import firestore
 
+from ...domain.budgets import LearnerBudget
 from ...domain.jobs import StoredJob
 from ...domain.limits import RateWindow
-from .documents import WINDOW_COUNT, counter_value, job_from
-from .names import JOBS, RATE_WINDOWS
+from .documents import (
+    ACTIVE_JOBS,
+    RESERVED,
+    SPENT,
+    WINDOW_COUNT,
+    budget_id,
+    counter_value,
+    job_from,
+    project_spend_ids,
+)
+from .names import ACTIVE_COUNTERS, JOBS, PROJECT_BUDGETS, RATE_WINDOWS, TOKEN_BUDGETS
 from .queries import JOBS_OF_USER, QUESTIONS_OF_JOB
 
 
@@ -26,6 +36,18 @@ class FirestoreJobReader:
     def window_count(self, window: RateWindow) -> int:
         refs = [self._db.collection(RATE_WINDOWS).document(i) for i in window.shard_ids()]
         return sum(counter_value(s, WINDOW_COUNT) for s in self._db.get_all(refs))
+
+    def active_jobs(self, user_id: str) -> int:
+        snapshot = self._db.collection(ACTIVE_COUNTERS).document(user_id).get()
+        return counter_value(snapshot, ACTIVE_JOBS)
+
+    def budget(self, user_id: str, day: str) -> LearnerBudget:
+        snapshot = self._db.collection(TOKEN_BUDGETS).document(budget_id(user_id, day)).get()
+        return LearnerBudget(counter_value(snapshot, RESERVED), counter_value(snapshot, SPENT))
+
+    def project_spend(self, day: str) -> int:
+        refs = [self._db.collection(PROJECT_BUDGETS).document(i) for i in project_spend_ids(day)]
+        return sum(counter_value(s, SPENT) for s in self._db.get_all(refs))
 
     def saved_questions(self, job_id: str) -> list[tuple[str, str]]:
         query = QUESTIONS_OF_JOB.build(self._db, job_id)

@@ -16,13 +16,34 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from ...domain.budgets import BudgetDelta, LearnerBudget, budget_delta
 from ...domain.errors import DomainError, ErrorCode
 from ...domain.jobs import Job, counter_delta
 from ...domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from ...domain.questions import SavedQuestion
 from ...services.ports import JobTransaction
-from .documents import ACTIVE_JOBS, WINDOW_COUNT, changes, counter_value, document, job_from
-from .names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, QUESTIONS, RATE_WINDOWS
+from .documents import (
+    ACTIVE_JOBS,
+    RESERVED,
+    SPENT,
+    WINDOW_COUNT,
+    budget_expiry,
+    budget_id,
+    changes,
+    counter_value,
+    document,
+    job_from,
+    project_spend_ids,
+)
+from .names import (
+    ACTIVE_COUNTERS,
+    IDEMPOTENCY_KEYS,
+    JOBS,
+    PROJECT_BUDGETS,
+    QUESTIONS,
+    RATE_WINDOWS,
+    TOKEN_BUDGETS,
+)
 from .queries import ACTIVE_JOBS_OF_USER, QUESTIONS_OF_JOB
 
 T = TypeVar("T")
@@ -79,6 +100,10 @@ class FirestoreTransaction:
         (result,) = ACTIVE_JOBS_OF_USER.build(self._db, user_id).count().get(transaction=self._tx)
         return int(result[0].value)
 
+    def read_budget(self, user_id: str, day: str) -> LearnerBudget:
+        snapshot = self._ref(TOKEN_BUDGETS, budget_id(user_id, day)).get(transaction=self._tx)
+        return LearnerBudget(counter_value(snapshot, RESERVED), counter_value(snapshot, SPENT))
+
     def saved_question_ids(self, job_id: str) -> list[str]:
         query = QUESTIONS_OF_JOB.build(self._db, job_id)
         return [s.id for s in query.stream(transaction=self._tx)]
@@ -88,12 +113,39 @@ class FirestoreTransaction:
     def add_job(self, job_id: str, job: Job) -> None:
         self._tx.create(self._ref(JOBS, job_id), document(job))
         self._move_counter(job.user_id, counter_delta(None, job.status))
+        self._move_budget(job.user_id, budget_delta(None, job))
 
     def save_job(self, job_id: str, before: Job, after: Job) -> None:
         update = changes(before, after)
         if update:
             self._tx.update(self._ref(JOBS, job_id), update)
         self._move_counter(after.user_id, counter_delta(before.status, after.status))
+        self._move_budget(after.user_id, budget_delta(before, after))
+
+    def _move_budget(self, user_id: str, delta: BudgetDelta | None) -> None:
+        """Blind increments: the learner's day (read in this transaction when it decides
+        anything) and, for tokens spent, one shard of the project's day."""
+        if delta is None:
+            return
+        expire_at = budget_expiry(delta.day)
+        self._tx.set(
+            self._ref(TOKEN_BUDGETS, budget_id(user_id, delta.day)),
+            {
+                RESERVED: firestore.Increment(delta.reserved),
+                SPENT: firestore.Increment(delta.spent),
+                "userId": user_id,
+                "day": delta.day,
+                "expireAt": expire_at,
+            },
+            merge=True,
+        )
+        if delta.spent:
+            shard = random.choice(project_spend_ids(delta.day))  # noqa: S311 - spreading only
+            self._tx.set(
+                self._ref(PROJECT_BUDGETS, shard),
+                {SPENT: firestore.Increment(delta.spent), "expireAt": expire_at},
+                merge=True,
+            )
 
     def _move_counter(self, user_id: str, delta: int) -> None:
         if delta:

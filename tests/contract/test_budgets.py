@@ -125,3 +125,19 @@ def test_a_failed_job_settles_and_a_retry_reserves_again(backend: Backend) -> No
     assert backend.reader.budget("alice", DAY).reserved == 0
     jobs.retry("alice", job_id, "203.0.113.5")
     assert backend.reader.budget("alice", DAY).reserved == 1_000
+
+
+def test_a_learner_sees_what_they_may_still_do(backend: Backend) -> None:
+    jobs, worker = services(backend, max_concurrent_per_user=3, user_rate_limit=20)
+    assert worker.process(create(jobs)).outcome == "completed"
+    create(jobs)
+    limits = jobs.limits("alice")
+    assert (limits.active_jobs.used, limits.active_jobs.limit) == (1, 3)
+    assert (limits.hourly_jobs.used, limits.hourly_jobs.limit) == (2, 20)
+    assert limits.hourly_jobs.resets_at == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    tokens = limits.daily_tokens
+    assert (tokens.limit, tokens.spent, tokens.reserved) == (5_000, 1_200, 1_000)
+    assert (tokens.remaining, tokens.jobs_remaining) == (2_800, 2)
+    assert tokens.resets_at == datetime(2026, 12, 1, tzinfo=UTC)
+    fresh = jobs.limits("bob")
+    assert (fresh.active_jobs.used, fresh.hourly_jobs.used, fresh.daily_tokens.spent) == (0, 0, 0)

@@ -10,7 +10,7 @@ leaving the job itself unfinished, and the recovery sweep finishes those. Pure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from .errors import DomainError, ErrorCode
 from .jobs import Job
@@ -25,11 +25,13 @@ def budget_day(now: datetime) -> str:
     return now.astimezone(UTC).date().isoformat()
 
 
+def next_day(now: datetime) -> datetime:
+    """The next midnight UTC, when every budget renews."""
+    return datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(), UTC)
+
+
 def seconds_until_next_day(now: datetime) -> int:
-    tomorrow = datetime.combine(
-        now.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC
-    )
-    return max(1, int((tomorrow - now).total_seconds() + 0.999))
+    return max(1, int((next_day(now) - now).total_seconds() + 0.999))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from ..domain.limits import (
     replayed_job_id,
 )
 from .admission import admission_check
+from .allowance import Allowance, allowance
 from .ports import Clock, JobReader, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
 from .user_locks import StripedLocks
 
@@ -164,6 +165,9 @@ class JobService:
     def get(self, user_id: str, job_id: str) -> StoredJob:
         stored = self.reader.get_job(job_id)
         return StoredJob(job_id, transitions.owned(stored.job if stored else None, user_id))
+
+    def limits(self, user_id: str) -> Allowance:
+        return allowance(self.settings, self.reader, user_id=user_id, now=self.clock())
 
     # ----- cancel / retry ------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ def answer_model(
 ) -> None:
     body = handler.read_body()
     state = handler.server.state
-    number, fault, settings = state.begin(call)
+    number, fault, settings = state.begin(call, model.removeprefix("models/"))
     record: dict[str, Any] = {
         "n": number,
         "call": call,

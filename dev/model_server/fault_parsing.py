@@ -17,7 +17,7 @@ FINISH_REASONS = frozenset(
 )
 BLOCK_REASONS = frozenset({"SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"})
 
-COMMON_FIELDS = frozenset({"kind", "call", "times", "paceMs"})
+COMMON_FIELDS = frozenset({"kind", "call", "times", "paceMs", "model"})
 FIELDS: dict[str, frozenset[str]] = {
     "ok": frozenset(),
     "http_error": frozenset({"code", "status", "message", "reason", "retryDelay"}),
@@ -68,6 +68,10 @@ def parse_fault(spec: object) -> Fault:
         raise FaultSpecError(f"{kind} can only happen on {sorted(KINDS[kind])} calls")
     fault = Fault(kind=kind, call=call, spec=dict(spec))
     fault.times = _int(spec, "times", 1) or 1
+    model = spec.get("model")
+    if model is not None and not isinstance(model, str):
+        raise FaultSpecError("model must be a model name, or absent for every model")
+    fault.model = model
     fault.pace_ms = _int(spec, "paceMs", 0)
     fault.after_questions = _int(spec, "afterQuestions", 0)
     tail = _int(spec, "tailChars", 0)

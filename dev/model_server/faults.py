@@ -81,9 +81,13 @@ class Fault:
     items: tuple[InvalidItem, ...] = ()
     # over_deliver: questions streamed beyond the planned count.
     extra: int = DEFAULT_EXTRA
+    # Only requests for this model (a primary that is rate-limited while a fallback is not).
+    model: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)
 
-    def matches(self, call: Call) -> bool:
+    def matches(self, call: Call, model: str | None = None) -> bool:
+        if self.model is not None and model is not None and self.model != model:
+            return False
         return self.call in (call, "any") and call in KINDS[self.kind]
 
     def extra_questions(self) -> int:

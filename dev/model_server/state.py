@@ -31,13 +31,13 @@ class State:
             self.events: list[dict[str, Any]] = []
             self.requests: list[dict[str, Any]] = []
 
-    def begin(self, call: Call) -> tuple[int, Fault | None, Settings]:
+    def begin(self, call: Call, model: str | None = None) -> tuple[int, Fault | None, Settings]:
         """Count a model request and take the first pending fault that matches it."""
         with self.lock:
             self.counts[CALL_NAMES[call]] += 1
             number = sum(self.counts.values())
             for index, fault in enumerate(self.faults):
-                if fault.matches(call):
+                if fault.matches(call, model):
                     fault.times -= 1
                     if fault.times == 0:
                         del self.faults[index]

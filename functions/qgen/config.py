@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     # instead ("minimal", "low", "medium", "high"), which wins when set.
     gemini_thinking_budget: int | None = Field(default=0, ge=-1)
     gemini_thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
+    # Asked when the primary model is rate-limited or failing before it wrote anything
+    # (empty: none). The job records the model that answered.
+    gemini_fallback_model: str = ""
+    # The longest wait a model's RetryInfo can impose on a job's next attempt.
+    max_retry_delay_seconds: float = Field(default=600.0, gt=0)
     min_questions_per_job: PositiveInt = 1
     max_questions_per_job: PositiveInt = 40
 

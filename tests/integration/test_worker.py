@@ -41,6 +41,7 @@ def make_worker(db: Any, model_url: str, **overrides: Any) -> WorkerService:
         model=s.gemini_model,
         timeout_seconds=s.model_timeout_seconds,
         thinking=thinking_config(s.gemini_thinking_budget, s.gemini_thinking_level),
+        fallback_model=s.gemini_fallback_model,
     )
     return WorkerService(
         uow=backend.uow, reader=backend.reader, model=model, settings=s, clock=utc_now
@@ -441,3 +442,50 @@ def test_the_thinking_setting_reaches_the_model(
     (request,) = model_admin.requests()
     assert request["thinkingBudget"] == (None if level else budget)
     assert (request["thinkingLevel"] or "").lower() == (level or "")
+
+
+# ----- quota-aware retries and the fallback model ---------------------------------------------
+
+
+def test_a_429s_retry_info_sets_the_wait_before_the_next_attempt(
+    db: Any, model_server_url: str, model_admin: AdminClient
+) -> None:
+    model_admin.add_faults(
+        {"kind": "http_error", "call": "stream", "code": 429, "retryDelay": "17s"}
+    )
+    job_id = new_job(db)
+    queue = InMemoryTaskQueue()
+    worker = make_worker(db, model_server_url)
+    worker.queue = queue
+    result = worker.process(job_id)
+    assert (result.outcome, result.error_code) == ("rescheduled", "RATE_LIMIT")
+    assert queue.delays == {f"{job_id}-run1": 17.0}
+    doc = job(db, job_id)
+    assert (doc["status"], doc["run"], doc["lastErrorCode"]) == ("pending", 1, "RATE_LIMIT")
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome", "model"),
+    [
+        ({"kind": "http_error", "code": 429}, "completed", "gemini-2.5-flash-lite"),
+        ({"kind": "http_error", "code": 503}, "completed", "gemini-2.5-flash-lite"),
+        ({"kind": "api_key_invalid"}, "failed", None),  # another model would not help
+    ],
+)
+def test_the_fallback_model_answers_when_the_primary_is_rate_limited_or_failing(
+    db: Any,
+    model_server_url: str,
+    model_admin: AdminClient,
+    fault: dict[str, Any],
+    outcome: str,
+    model: str | None,
+) -> None:
+    model_admin.add_faults({**fault, "call": "stream", "model": "gemini-2.5-flash", "times": 9})
+    job_id = new_job(db)
+    worker = make_worker(db, model_server_url, gemini_fallback_model="gemini-2.5-flash-lite")
+    assert worker.process(job_id).outcome == outcome
+    doc = assert_consistent(db, job_id)
+    assert doc.get("model") == model, "the job records the model that answered"
+    asked = [r["model"] for r in model_admin.requests()]
+    expected = ["gemini-2.5-flash", "gemini-2.5-flash-lite"] if model else ["gemini-2.5-flash"]
+    assert asked == expected

@@ -241,11 +241,13 @@ class MemoryStore:
 @dataclass
 class InMemoryTaskQueue:
     tasks: dict[str, str] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
     attempts: int = 0
     fail_with: str | None = None
 
-    def enqueue(self, task_id: str, job_id: str) -> bool:
+    def enqueue(self, task_id: str, job_id: str, *, delay_seconds: float = 0) -> bool:
         self.attempts += 1
+        self.delays[task_id] = delay_seconds
         if self.fail_with is not None:
             raise QueueUnavailableError(self.fail_with)
         # Cloud Tasks keeps a task name reserved after creation: the same name is a no-op.

@@ -265,3 +265,37 @@ def test_a_stream_without_a_valid_question_is_a_schema_failure(
         DeliveryOutcome.RETRYING,
         FailureCode.SCHEMA_VALIDATION,
     )
+
+
+@pytest.mark.parametrize(("asked", "waited"), [(7.0, 7.0), (86_400.0, 600.0)])
+def test_a_model_that_asks_for_a_wait_gets_it_through_a_new_task_and_the_queue_is_not_slowed(
+    store: MemoryStore, clock: FakeClock, queue: InMemoryTaskQueue, asked: float, waited: float
+) -> None:
+    job_id = new_job(store, clock)
+    busy = ModelError(FailureCode.RATE_LIMIT, "HTTP 429", retry_after_seconds=asked)
+    service = worker(store, clock, ScriptedModel(stream_end=busy))
+    service.queue = queue
+    result = service.process(job_id)
+    assert result.outcome is DeliveryOutcome.RESCHEDULED
+    assert not result.retry, "answered 2xx: Cloud Tasks does not back the whole queue off"
+    job = store.state.jobs[job_id]
+    assert (job.status, job.run, job.last_error_code) == (JobStatus.PENDING, 1, "RATE_LIMIT")
+    assert queue.tasks == {f"{job_id}-run1": job_id}
+    assert queue.delays[f"{job_id}-run1"] == waited
+
+
+def test_without_a_wait_or_a_queue_the_retry_is_cloud_tasks_redelivery(
+    store: MemoryStore, clock: FakeClock, queue: InMemoryTaskQueue
+) -> None:
+    job_id = new_job(store, clock)
+    busy = ModelError(FailureCode.RATE_LIMIT, "HTTP 429")
+    service = worker(store, clock, ScriptedModel(stream_end=busy))
+    service.queue = queue
+    assert service.process(job_id).outcome is DeliveryOutcome.RETRYING
+    assert queue.tasks == {}
+    assert store.state.jobs[job_id].run == 0
+    queue.fail_with = "Unavailable"
+    asked = ModelError(FailureCode.RATE_LIMIT, "HTTP 429", retry_after_seconds=3)
+    service = worker(store, clock, ScriptedModel(stream_end=asked))
+    service.queue = queue
+    assert service.process(job_id).outcome is DeliveryOutcome.RETRYING, "queue down: 503"

@@ -7,6 +7,7 @@ error, a transport error, a block, a truncation) raises a classified ModelError
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 
 from google.genai import Client, errors, types
@@ -17,6 +18,11 @@ from ..domain.prompts import SYSTEM_INSTRUCTION, GenerationRequest, generation_p
 from ..services.ports import StreamChunk
 from .gemini_errors import TRANSPORT_ERRORS, classify_api_error, ending_failure
 from .gemini_schema import answer_schema
+
+# A primary that is over quota or failing may well be answered by another model; a refusal,
+# a bad key or a truncation would be the same there.
+_FALL_BACK_ON = frozenset({FailureCode.RATE_LIMIT, FailureCode.SERVER_ERROR})
+log = logging.getLogger(__name__)
 
 
 def _usage(response: types.GenerateContentResponse) -> Usage | None:
@@ -64,8 +70,10 @@ class GeminiModel:
         model: str,
         timeout_seconds: float,
         thinking: types.ThinkingConfig | None = None,
+        fallback_model: str = "",
     ) -> None:
         self.model = model
+        self._fallback = fallback_model
         self._thinking = thinking
         self._client = Client(
             api_key=api_key or "offline",
@@ -85,18 +93,39 @@ class GeminiModel:
         )
 
     def stream_questions(self, request: GenerationRequest) -> Generator[StreamChunk, None, None]:
-        """Yield the streamed text; end normally only on STOP, else raise ModelError."""
+        """Yield the streamed text; end normally only on STOP, else raise ModelError.
+
+        When the primary model is rate-limited or failing before it wrote anything, the
+        fallback model (if set) is asked instead, once; each chunk names its model."""
+        models = [self.model, *([self._fallback] if self._fallback else [])]
+        for index, model in enumerate(models):
+            started = False
+            try:
+                for chunk in self._stream(model, request):
+                    started = True
+                    yield chunk
+                return
+            except ModelError as error:
+                last = index == len(models) - 1
+                if started or last or error.code not in _FALL_BACK_ON:
+                    raise
+                log.warning(
+                    "primary model unavailable; asking the fallback",
+                    extra={"event": "model.fallback", "model": model, "errorCode": error.code},
+                )
+
+    def _stream(self, model: str, request: GenerationRequest) -> Generator[StreamChunk, None, None]:
         finish_reason: str | None = None
         try:
             stream = self._client.models.generate_content_stream(
-                model=self.model,
+                model=model,
                 contents=generation_prompt(request),
                 config=self._config(max(1, request.wanted)),
             )
             for response in stream:
                 _check_blocked(response)
                 finish_reason = _finish_reason(response) or finish_reason
-                yield StreamChunk(text=response.text or "", usage=_usage(response))
+                yield StreamChunk(text=response.text or "", usage=_usage(response), model=model)
         except errors.APIError as exc:
             raise classify_api_error(exc) from exc
         except TRANSPORT_ERRORS as exc:

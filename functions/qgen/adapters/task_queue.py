@@ -7,9 +7,11 @@ Task names are derived from the job id and run number, so enqueueing the same ru
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
+from google.protobuf import timestamp_pb2
 
 from ..services.ports import QueueUnavailableError
 
@@ -53,7 +55,7 @@ class CloudTasksQueue:
             timeout=timeout_seconds,
         )
 
-    def enqueue(self, task_id: str, job_id: str) -> bool:
+    def enqueue(self, task_id: str, job_id: str, *, delay_seconds: float = 0) -> bool:
         tasks_v2 = self._tasks_v2
         http_request = tasks_v2.HttpRequest(
             http_method=tasks_v2.HttpMethod.POST,
@@ -67,6 +69,10 @@ class CloudTasksQueue:
                 audience=self._worker_url,
             )
         task = tasks_v2.Task(name=f"{self._queue_path}/tasks/{task_id}", http_request=http_request)
+        if delay_seconds > 0:
+            when = timestamp_pb2.Timestamp()
+            when.FromDatetime(datetime.now(UTC) + timedelta(seconds=delay_seconds))
+            task.schedule_time = when
         try:
             self._client.create_task(
                 parent=self._queue_path, task=task, retry=self._retry, timeout=self._timeout

@@ -84,10 +84,14 @@ class Failure:
 class ModelError(Exception):
     """Raised by the model adapter: a classified failure of one model call."""
 
-    def __init__(self, code: FailureCode, detail: str = "") -> None:
+    def __init__(
+        self, code: FailureCode, detail: str = "", *, retry_after_seconds: float | None = None
+    ) -> None:
         super().__init__(f"{code}: {detail}" if detail else str(code))
         self.code = code
         self.detail = detail
+        # How long the model asked us to wait before trying again (a 429's RetryInfo).
+        self.retry_after_seconds = retry_after_seconds
 
 
 def scrub(text: str) -> str:
@@ -100,6 +104,14 @@ def failure_for(code: FailureCode, detail: str = "") -> Failure:
         # The model's own words help here (e.g. the offline model naming the topics it knows).
         message = f"{message} {scrub(detail)}"
     return Failure(code=code, retryable=code in _RETRYABLE, message=message)
+
+
+def retry_delay(asked: float | None, *, cap: float) -> float | None:
+    """The wait before a job's next attempt that the model asked for (None: it did not),
+    never longer than ``cap``."""
+    if asked is None or asked <= 0:
+        return None
+    return min(asked, cap)
 
 
 def is_final(failure: Failure, *, attempt: int, max_attempts: int) -> bool:

@@ -98,7 +98,9 @@ class AttemptWrites:
 
         return self._fenced(write)
 
-    def fail(self, failure: Failure, end: AttemptEnd, *, max_attempts: int) -> Job:
+    def fail(
+        self, failure: Failure, end: AttemptEnd, *, max_attempts: int, new_run: bool = False
+    ) -> Job:
         """Back to pending for redelivery, or failed for good (the domain decides which). A
         plan the model made is kept, so the next attempt resumes under the same cap."""
         now = self._clock()
@@ -106,7 +108,13 @@ class AttemptWrites:
         def write(tx: JobTransaction, job: Job) -> Job:
             job, ids = self._ending(tx, job, end)
             return transitions.fail_attempt(
-                job, failure, now=now, max_attempts=max_attempts, usage=end.usage, question_ids=ids
+                job,
+                failure,
+                now=now,
+                max_attempts=max_attempts,
+                usage=end.usage,
+                question_ids=ids,
+                new_run=new_run,
             )
 
         return self._fenced(write)

@@ -108,8 +108,9 @@ class QueueUnavailableError(Exception):
 
 
 class TaskQueue(Protocol):
-    def enqueue(self, task_id: str, job_id: str) -> bool:
-        """Create the task; False when a task of that name already exists (a no-op)."""
+    def enqueue(self, task_id: str, job_id: str, *, delay_seconds: float = 0) -> bool:
+        """Create the task (to run ``delay_seconds`` from now); False when a task of that name
+        already exists (a no-op)."""
         ...
 
 
@@ -118,6 +119,8 @@ class StreamChunk:
     text: str
     # Cumulative over the stream: the last report is the total.
     usage: Usage | None = None
+    # The model that wrote it (the fallback, when the primary could not answer).
+    model: str | None = None
 
 
 class Model(Protocol):

@@ -40,6 +40,7 @@ class QuestionStream:
         )
         self.usage: Usage | None = None
         self.plan: Plan | None = None
+        self.model_used: str | None = None  # the fallback, if it answered
         self.saved = 0
         self.rejected = 0
         self._handed = 0  # questions given to the writer in this attempt
@@ -92,6 +93,7 @@ class QuestionStream:
                 if writer.stopped:
                     return
                 self.usage = chunk.usage or self.usage
+                self.model_used = chunk.model or self.model_used
                 items = _parse(parser.feed, chunk.text)
                 if self._hand_over(job, parser, writer, items, already=already):
                     return  # the cap is reached: stop reading, the job is complete

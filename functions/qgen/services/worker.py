@@ -12,12 +12,20 @@ from typing import NamedTuple
 from ..config import Settings
 from ..domain import transitions
 from ..domain.budgets import budget_day, service_exhausted
-from ..domain.failures import FailureCode, ModelError, failure_for
-from ..domain.jobs import Job, JobStatus, Usage
+from ..domain.failures import FailureCode, ModelError, failure_for, retry_delay
+from ..domain.jobs import Job, JobStatus, Usage, task_id_for
 from ..domain.prompts import Plan
 from ..domain.transitions import AttemptStoppedError, ClaimKind, StopReason
 from .attempt_writes import AttemptEnd, AttemptWrites
-from .ports import Clock, JobReader, JobTransaction, Model, UnitOfWork
+from .ports import (
+    Clock,
+    JobReader,
+    JobTransaction,
+    Model,
+    QueueUnavailableError,
+    TaskQueue,
+    UnitOfWork,
+)
 from .question_stream import QuestionStream
 
 log = logging.getLogger(__name__)
@@ -29,6 +37,9 @@ class DeliveryOutcome(StrEnum):
     FAILED = "failed"
     CANCELLED = StopReason.CANCELLED.value
     LEASE_LOST = StopReason.LEASE_LOST.value
+    # A retryable failure whose model asked for a wait: the job is queued again under a new
+    # task to run after it, and this delivery ends (2xx), so the queue is not slowed down.
+    RESCHEDULED = "rescheduled"
     DUPLICATE = ClaimKind.DUPLICATE.value
     TERMINAL = ClaimKind.TERMINAL.value
     MISSING = ClaimKind.MISSING.value
@@ -80,6 +91,8 @@ class WorkerService:
     model: Model
     settings: Settings
     clock: Clock
+    # Where a job is queued again after a wait; None: every retry is Cloud Tasks' redelivery.
+    queue: TaskQueue | None = None
 
     def process(self, job_id: str) -> DeliveryResult:
         attempt = self._claim(job_id)
@@ -157,12 +170,22 @@ class WorkerService:
             attempt.usage, attempt.plan = stream.usage, stream.plan
             attempt.saved, attempt.rejected = stream.saved, stream.rejected
             attempt.counts = stream.counts
-        attempt.writes.complete(attempt.end(), model=self.model.model)
+        attempt.writes.complete(attempt.end(), model=stream.model_used or self.model.model)
 
     def _fail(self, attempt: _Attempt, error: ModelError) -> DeliveryResult:
         failure = failure_for(error.code, error.detail)
-        ended = attempt.writes.fail(failure, attempt.end(), max_attempts=self.settings.max_attempts)
+        delay = retry_delay(error.retry_after_seconds, cap=self.settings.max_retry_delay_seconds)
+        reschedule = delay is not None and self.queue is not None
+        ended = attempt.writes.fail(
+            failure,
+            attempt.end(),
+            max_attempts=self.settings.max_attempts,
+            new_run=reschedule,
+        )
         final = ended.status is JobStatus.FAILED
+        outcome = DeliveryOutcome.FAILED if final else DeliveryOutcome.RETRYING
+        if not final and reschedule and self._requeue(attempt, ended, delay or 0):
+            outcome = DeliveryOutcome.RESCHEDULED
         log.warning(
             "job attempt failed",
             extra={
@@ -170,7 +193,18 @@ class WorkerService:
                 "event": "job.failed" if final else "job.retrying",
                 "errorCode": failure.code.value,
                 "retryable": failure.retryable,
+                "retryDelaySeconds": delay,
             },
         )
-        outcome = DeliveryOutcome.FAILED if final else DeliveryOutcome.RETRYING
         return DeliveryResult(outcome, attempt.writes.lease.job_id, failure.code)
+
+    def _requeue(self, attempt: _Attempt, job: Job, delay: float) -> bool:
+        """Queue the job's new run after ``delay``; False (let Cloud Tasks redeliver) if the
+        queue cannot take it now."""
+        assert self.queue is not None
+        job_id = attempt.writes.lease.job_id
+        try:
+            self.queue.enqueue(task_id_for(job_id, job.run), job_id, delay_seconds=delay)
+        except QueueUnavailableError:
+            return False
+        return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -95,3 +96,28 @@ def java_version() -> str:
         return first.split('"')[1] if '"' in first else first
     except (OSError, IndexError, subprocess.SubprocessError):
         return UNKNOWN
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far; NaN if unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # Fields after the command (which may hold spaces) start at state; utime, stime are
+        # fields 14 and 15 of the whole line.
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, every process) so far; NaN if
+    unreadable. Compared over an interval with its wall time x the cores, it says how loaded
+    the machine was, others' work included."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle + iowait
+        # guest and guest_nice (9, 10) are already counted in user and nice.
+        return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.firestore_traffic import Rpc
 from benchmarks.report import percentile
-from benchmarks.worker_streaming.model import RunResult
+from benchmarks.worker_streaming.model import GOAL_WRITES_EXTRA, RunResult
 
 
 def max_in_window(times: list[float], width: float = 1.0) -> int:
@@ -52,6 +53,23 @@ class Traffic:
     def commits(self) -> int:
         return self.rpcs["Commit"]
 
+    def cell(self, method: str) -> str:
+        """RPCs (failed); documents read (+missing) / written, of one method."""
+        failed = f" ({self.failed[method]})" if self.failed[method] else ""
+        missing = f" +{self.docs_missing[method]} missing" if self.docs_missing[method] else ""
+        return f"{self.rpcs[method]}{failed}; {self.docs_read[method]}{missing} / " + str(
+            self.docs_written[method]
+        )
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "rpcs": dict(self.rpcs),
+            "failed": dict(self.failed),
+            "docs_read": dict(self.docs_read),
+            "docs_missing": dict(self.docs_missing),
+            "docs_written": dict(self.docs_written),
+        }
+
 
 def job_write_figures(result: RunResult) -> dict[str, Any]:
     writes = result.job_writes()
@@ -77,10 +95,13 @@ def job_write_figures(result: RunResult) -> dict[str, Any]:
 
 
 TIMELINE = (
+    ("process() called", "started"),
     ("start/claim written", "first_lifecycle"),
-    ("plan written", "plan"),
     ("stream request received", "stream_received"),
-    ("first question committed", "first_question"),
+    ("plan written", "plan"),
+    ("first question sent", "first_sent"),
+    ("first question committed", "first_committed"),
+    ("first question seen", "first_seen"),
     ("last item sent", "last_item_sent"),
     ("final event received", "final_event"),
     ("last question committed", "last_question"),
@@ -91,7 +112,7 @@ TIMELINE = (
 
 
 def timeline(result: RunResult) -> dict[str, float | None]:
-    """Milliseconds from the start of the run to each step (None: did not happen)."""
+    """Milliseconds from the job's creation (create() returned) to each step (None: none)."""
     writes = result.job_writes()
     committed = [
         rpc.at
@@ -106,10 +127,13 @@ def timeline(result: RunResult) -> dict[str, float | None]:
         return next((t for t, k in reversed(writes) if k == kind), None)
 
     points = {
+        "started": result.started_at,
         "first_lifecycle": first("lifecycle"),
-        "plan": first("plan"),
         "stream_received": result.stream_received_at,
-        "first_question": min(committed, default=None),
+        "plan": first("plan"),
+        "first_sent": result.first_item_sent_at,
+        "first_committed": min(committed, default=None),
+        "first_seen": result.first_seen_at,
         "last_item_sent": result.last_item_sent_at,
         "final_event": result.final_chunk_at,
         "last_question": max(committed, default=None),
@@ -117,7 +141,24 @@ def timeline(result: RunResult) -> dict[str, float | None]:
         "last_lifecycle": last("lifecycle"),
         "returned": result.ended_at,
     }
-    return {k: None if v is None else (v - result.started_at) * 1000 for k, v in points.items()}
+    return {k: None if v is None else (v - result.created_at) * 1000 for k, v in points.items()}
+
+
+def writes_by_collection(result: RunResult) -> Counter[str]:
+    """Document writes of successful commits, by top-level collection."""
+    counts: Counter[str] = Counter()
+    for rpc in result.rpcs:
+        if rpc.method == "Commit" and rpc.ok:
+            for path, _, _ in rpc.writes:
+                counts[path.split("/documents/", 1)[-1].split("/", 1)[0]] += 1
+    return counts
+
+
+def write_budget(result: RunResult) -> tuple[int, int]:
+    """Goal 4: (billed document writes, N + ceil(stream seconds) + 4) of one job."""
+    traffic = Traffic()
+    traffic.add(result.rpcs)
+    return traffic.writes, result.saved + math.ceil(result.stream_s) + GOAL_WRITES_EXTRA
 
 
 def ms_summary(values: list[float]) -> dict[str, float]:

@@ -1,4 +1,8 @@
-"""What a client sees: a listener on a separate client, timing each new question document."""
+"""What a client sees: a listener on a separate client, timing each new question document.
+
+It listens to the questions of the job's user (each job has a user of its own), so it can be
+listening before the job exists: "job created -> first question visible" needs that.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,13 @@ from benchmarks.worker_streaming.model import RunError
 
 
 class QuestionListener:
-    """``questions where generationJobId == job`` with on_snapshot; time.time() per new doc."""
+    """``questions where userId == user`` with on_snapshot; time.time() per new document."""
 
-    def __init__(self, db: firestore.Client, job_id: str) -> None:
+    def __init__(self, db: firestore.Client, user_id: str) -> None:
         self.seen: dict[str, float] = {}
         self._cond = threading.Condition()
         self._ready = False
-        query = db.collection(QUESTIONS).where(filter=FieldFilter("generationJobId", "==", job_id))
+        query = db.collection(QUESTIONS).where(filter=FieldFilter("userId", "==", user_id))
         self._watch = query.on_snapshot(self._on_snapshot)
 
     def _on_snapshot(self, docs: Any, changes: Any, read_time: Any) -> None:

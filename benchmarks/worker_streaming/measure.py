@@ -1,4 +1,4 @@
-"""One measured run of a pattern, and the whole series (warm-up, then runs of each pattern)."""
+"""One measured run of a pattern, and the whole series (warm-up, then each configuration)."""
 
 from __future__ import annotations
 
@@ -17,38 +17,48 @@ from benchmarks.worker_streaming.model import (
     ORIGINAL,
     PATTERNS,
     WORKER,
+    Config,
     Delays,
+    Plan,
     RunError,
     RunResult,
 )
-from benchmarks.worker_streaming.patterns import Env, process_original, process_with_worker
-from benchmarks.worker_streaming.timed_model import TimedModel
+from benchmarks.worker_streaming.original import process_original
+from benchmarks.worker_streaming.patterns import Env, process_with_worker
+from benchmarks.worker_streaming.timed_model import TimedModel, parsed_times
 
 PROCESS = {WORKER: process_with_worker, ORIGINAL: process_original}
 
 
 @dataclass(frozen=True)
 class Observed:
-    """One job processed under a listener: what the pattern did and what the listener saw."""
+    """One job created and processed under a listener: what happened, what the listener saw."""
 
+    job_id: str
     outcome: str
+    created: float  # JobService.create() returned
     started: float
     ended: float
     rpcs: list[Rpc]
+    cpu: dict[str, float]  # CPU seconds while the pattern ran, by process, and the machine's
     job: dict[str, Any]  # the job document afterwards
     saved: int
     complete: bool  # the listener saw every saved question
     seen: dict[str, float]  # normalised question text -> when the listener saw it
 
 
-def observe(env: Env, pattern: str, job_id: str, model: TimedModel) -> Observed:
-    listener = QuestionListener(env.plain_db, job_id)
+def observe(env: Env, pattern: str, model: TimedModel) -> Observed:
+    """The listener (on the job's user) is up before the job is created."""
+    user_id = env.new_user()
+    listener = QuestionListener(env.plain_db, user_id)
     try:
         listener.wait_ready(10)
-        mark = env.counter.mark()
+        job_id, created = env.new_job(user_id)
+        mark, cpu_before = env.counter.mark(), env.cpu()
         started = time.time()
         outcome = PROCESS[pattern](env, job_id, model)
         ended = time.time()
+        cpu = {k: v - cpu_before[k] for k, v in env.cpu().items()}
         rpcs = env.counter.since(mark)
         doc = env.plain_db.collection(JOBS).document(job_id).get().to_dict() or {}
         saved = int(doc.get("questionsSaved", 0))
@@ -56,7 +66,7 @@ def observe(env: Env, pattern: str, job_id: str, model: TimedModel) -> Observed:
         seen = dict(listener.seen)
     finally:
         listener.close()
-    return Observed(outcome, started, ended, rpcs, doc, saved, complete, seen)
+    return Observed(job_id, outcome, created, started, ended, rpcs, cpu, doc, saved, complete, seen)
 
 
 def streamed(env: Env, where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -70,23 +80,35 @@ def streamed(env: Env, where: str) -> tuple[dict[str, Any], list[dict[str, Any]]
     return stream[0], events
 
 
-def question_delays(sent: dict[str, float], seen: dict[str, float], rpcs: list[Rpc]) -> Delays:
-    """Per question: sent -> listener, sent -> commit answered, commit answered -> listener."""
+def commit_times(rpcs: list[Rpc]) -> dict[str, float]:
+    """Normalised question text -> when the commit that wrote it was answered."""
     committed: dict[str, float] = {}
     for rpc in rpcs:
         if rpc.method == "Commit" and rpc.ok:
             for _, _, text in rpc.writes:
                 if text:
                     committed.setdefault(normalise_question_text(text), rpc.at)
-    delays, to_commit, to_listener = [], [], []
+    return committed
+
+
+def question_delays(
+    sent: dict[str, float],
+    parsed: dict[str, float],
+    committed: dict[str, float],
+    seen: dict[str, float],
+) -> Delays:
+    """Per question (seconds): sent -> listener, and that split at the parser and the commit."""
+    delays = Delays([], [], [], [])
     for key, sent_at in sent.items():
         if key in seen:
-            delays.append(seen[key] - sent_at)
-        if key in committed:
-            to_commit.append(committed[key] - sent_at)
-            if key in seen:
-                to_listener.append(seen[key] - committed[key])
-    return Delays(delays, to_commit, to_listener)
+            delays.sent_to_listener.append(seen[key] - sent_at)
+        if key in parsed:
+            delays.sent_to_parsed.append(parsed[key] - sent_at)
+            if key in committed:
+                delays.parsed_to_commit.append(committed[key] - parsed[key])
+        if key in committed and key in seen:
+            delays.commit_to_listener.append(seen[key] - committed[key])
+    return delays
 
 
 def job_duration_s(job: dict[str, Any]) -> float | None:
@@ -97,49 +119,68 @@ def job_duration_s(job: dict[str, Any]) -> float | None:
     return float((completed - started).total_seconds())
 
 
-def measure(env: Env, pattern: str, run: int) -> RunResult:
-    job_id = env.new_job()
-    env.admin.reset()
+def measure(env: Env, config: Config, pattern: str, run: int) -> RunResult:
+    env.admin.reset()  # back to the CLI values, then this configuration's changes
+    if config.model:
+        env.admin.config(**config.model)
+    env.settings = env.settings.model_copy(update={"max_questions_per_job": config.questions})
     model = env.model()
-    observed = observe(env, pattern, job_id, model)
-    where = f"{pattern}, run {run}"
-    if observed.outcome != "completed":
-        raise RunError(f"{where}: job {job_id} ended {observed.outcome!r}")
-    if not observed.complete:
-        raise RunError(f"{where}: listener saw {len(observed.seen)} of {observed.saved} questions")
+    o = observe(env, pattern, model)
+    where = f"{config.key}, {pattern}, run {run}"
+    if o.outcome != "completed":
+        raise RunError(f"{where}: job {o.job_id} ended {o.outcome!r}")
+    if not o.complete:
+        raise RunError(f"{where}: listener saw {len(o.seen)} of {o.saved} questions")
     request, events = streamed(env, where)
     sent = {normalise_question_text(e["question"]): float(e["sentAt"]) for e in events}
+    first = normalise_question_text(min(events, key=lambda e: float(e["sentAt"]))["question"])
+    committed = commit_times(o.rpcs)
+    parsed = parsed_times(model.received, complete=model.final_chunk_at is not None)
     return RunResult(
+        config=config.key,
         pattern=pattern,
         run=run,
-        job_id=job_id,
-        saved=observed.saved,
-        job_duration_s=job_duration_s(observed.job),
+        job_id=o.job_id,
+        saved=o.saved,
+        job_duration_s=job_duration_s(o.job),
+        created_at=o.created,
         stream_received_at=float(request["receivedAt"]),
-        last_item_sent_at=max(float(e["sentAt"]) for e in events),
+        first_item_sent_at=sent[first],
+        last_item_sent_at=max(sent.values()),
         final_chunk_at=model.final_chunk_at,
-        started_at=observed.started,
-        ended_at=observed.ended,
-        delays=question_delays(sent, observed.seen, observed.rpcs),
-        missing=sum(1 for key in sent if key not in observed.seen),
-        rpcs=observed.rpcs,
-        job_path=f"{env.counted_db._database_string}/documents/{JOBS}/{job_id}",
+        first_seen_at=min(o.seen.values(), default=None),
+        first_committed_at=min(committed.values(), default=None),
+        started_at=o.started,
+        ended_at=o.ended,
+        delays=question_delays(sent, parsed, committed, o.seen),
+        missing=sum(1 for key in sent if key not in o.seen),
+        rpcs=o.rpcs,
+        cpu=o.cpu,
+        job_path=f"{env.counted_db._database_string}/documents/{JOBS}/{o.job_id}",
     )
 
 
-def run_all(env: Env, runs: int, warmup: bool, console: Console) -> dict[str, list[RunResult]]:
-    if warmup:
-        # Not counted: the first transactions of a fresh emulator JVM and the first connections
-        # are slow; one pass of each pattern at full speed warms both up.
-        env.admin.config(paceMs=0)
-        for pattern in PATTERNS:
-            job_id = env.new_job()
-            if PROCESS[pattern](env, job_id, env.model()) != "completed":
-                raise RunError(f"warm-up of the {pattern} did not complete")
-        env.admin.reset()
-    results: dict[str, list[RunResult]] = {pattern: [] for pattern in PATTERNS}
-    for run in range(1, runs + 1):
-        for pattern in PATTERNS:
-            console.print(f"Run {run}/{runs}: {pattern} …")
-            results[pattern].append(measure(env, pattern, run))
+def warm_up(env: Env) -> None:
+    """Not counted: the first transactions of a fresh emulator JVM and the first connections
+    are slow; one pass of each pattern at full speed warms both up."""
+    env.admin.reset()
+    env.admin.config(paceMs=0)
+    for pattern in PATTERNS:
+        job_id, _ = env.new_job(env.new_user())
+        if PROCESS[pattern](env, job_id, env.model()) != "completed":
+            raise RunError(f"warm-up of the {pattern} did not complete")
+    env.admin.reset()
+
+
+def run_all(env: Env, plan: Plan, console: Console) -> list[RunResult]:
+    """Run after run, every configuration in turn (so a change of the machine's load touches
+    them alike); in each, the worker, then the original pattern on the same stream."""
+    if plan.warmup:
+        warm_up(env)
+    results: list[RunResult] = []
+    for run in range(1, plan.runs + 1):
+        for config in plan.configs():
+            for pattern in PATTERNS:
+                console.print(f"Run {run}/{plan.runs}, {config.label}: {pattern} …")
+                results.append(measure(env, config, pattern, run))
     return results

@@ -36,11 +36,12 @@ def start_emulator(stack: Stack) -> int:
     raise AssertionError("unreachable")
 
 
-def start_model_server(stack: Stack, pace_ms: int) -> str:
-    """The offline model server on a free port, once it answers; its URL."""
+def start_model_server(stack: Stack) -> str:
+    """The offline model server, with its own defaults, on a free port once it answers; its
+    URL. Each run sets its configuration through the admin API."""
     port = free_port()
     argv = [sys.executable, "-m", "dev.model_server", "--host", "127.0.0.1", "--port", str(port)]
-    model = stack.spawn("model", [*argv, "--pace-ms", str(pace_ms), "--quiet"])
+    model = stack.spawn("model", [*argv, "--quiet"])
     model_url = f"http://127.0.0.1:{port}"
     admin, deadline = AdminClient(model_url), time.monotonic() + 30
     while not admin.healthy():
@@ -51,7 +52,7 @@ def start_model_server(stack: Stack, pace_ms: int) -> str:
 
 
 @contextlib.contextmanager
-def bench_stack(pace_ms: int, console: Console) -> Iterator[BenchStack]:
+def bench_stack(console: Console) -> Iterator[BenchStack]:
     """Firestore emulator + offline model server on free ports; both stopped on the way out.
 
     dev.stack.firestore_emulator() would log to .dev/logs/tests/firestore.log, the file of a
@@ -61,7 +62,7 @@ def bench_stack(pace_ms: int, console: Console) -> Iterator[BenchStack]:
     BENCH_LOG_DIR.mkdir(parents=True, exist_ok=True)
     try:
         port = start_emulator(stack)
-        model_url = start_model_server(stack, pace_ms)
+        model_url = start_model_server(stack)
         console.print(f"Firestore emulator on 127.0.0.1:{port}, offline model on {model_url}.")
         yield BenchStack(f"127.0.0.1:{port}", model_url, stack)
     finally:

@@ -34,6 +34,7 @@ from benchmarks.worker_streaming.model import (
     EXIT_INTERRUPTED,
     EXIT_NOT_RUN,
     EXIT_OK,
+    GOAL_WRITES_EXTRA,
     ORIGINAL_STATUS_READ_EVERY,
     PROMPT,
     Plan,
@@ -48,25 +49,29 @@ from dev.stack import ROOT, firestore_emulator_host
 
 # How each figure was measured, printed in the setup table after the run's own settings.
 METHOD = {
-    "(a) delay": "model server's sentAt (time.time() after the chunk closing the item was "
-    "written) → time.time() in the on_snapshot callback of a second firestore.Client "
-    "(own channel) listening to questions where generationJobId == job; matched by "
-    "question text. Also split at the answer of the commit that wrote the question.",
-    "(b) wall / stream": "wall: WorkerService.process() call to return. Stream: the model "
-    "server's receivedAt of the streamGenerateContent request → sentAt of the last item "
-    "(also → the final event, as received by the worker's model adapter: the finish "
-    "reason arrives one pace after the text, and the parser cannot finish the last item "
-    "before it).",
-    "(c) traffic": "a grpc client interceptor on the worker's Firestore channel counts RPCs "
-    "by method, documents in BatchGetDocuments (found) and RunQuery responses, and writes "
-    "in successful Commit requests. Original pattern through the same channel, same "
-    "stream: per question add() + update() (separate commits), status get() every "
-    f"{ORIGINAL_STATUS_READ_EVERY}, plus processing / plan / completed updates.",
-    "(d) job document": "successful commits with a write to the job document, at the time "
-    "the commit was answered; most in any half-open 1 s window; while streaming (stream "
-    "request received → final event): writes / that time, and the paced rate (n − 1) / "
-    "(last − first write). Goal verdict: paced rate ≤ 1/s and never 2 in 1 s while "
-    "streaming.",
+    "1. visible": "model server's sentAt of a question (time.time() right after the chunk "
+    "holding the item's closing brace was written to the socket) → time.time() in the "
+    "on_snapshot callback of a second firestore.Client (own channel, not counted) listening to "
+    "questions where userId == the job's own user; matched by question text; pooled over the "
+    "runs of a configuration. Split at the answer of the commit that wrote the question.",
+    "2. overhead": "wall: WorkerService.process() call to return. Stream: the model server's "
+    "receivedAt of the streamGenerateContent request → sentAt of the last question (also → "
+    "the final event, as the worker's model adapter received it). Overhead = wall − stream, "
+    "p50 over the runs of each configuration; wall / stream: the worst run.",
+    "3. first question": "created: JobService.create() returned (the listener was up "
+    "before; process() is called at once: no Cloud Tasks hop) → the listener saw the first "
+    "question; against the model's time to first question: receivedAt → sentAt of its first "
+    "question event. Verdict on the worst run.",
+    "4. writes": "a gRPC interceptor on the worker's Firestore channel counts the document "
+    "writes of successful Commit requests (a write with transforms is one write); the job's "
+    "creation (API) is not the worker's and is not counted. Allowed: N saved + ⌈stream s⌉ + "
+    f"{GOAL_WRITES_EXTRA}, per run. Job document: successful commits writing it, at their "
+    "answer time; while streaming (request received → final event) the paced rate "
+    "(n − 1) / (last − first) and the most in any half-open 1 s window, worst run.",
+    "5. baseline": "the seed's pattern on the same stream (same request, chunks and "
+    "questions; same parser; the worker's question documents), through the same counted "
+    "channel: per question add() + update() of the job's counts (separate commits), status "
+    f"get() every {ORIGINAL_STATUS_READ_EVERY}; plus processing / plan / completed updates.",
 }
 
 
@@ -78,6 +83,7 @@ def bench_settings(plan: Plan) -> Settings:
 
 
 def setup_info(plan: Plan, settings: Settings, load_before: str, code: str) -> dict[str, str]:
+    s = settings
     return {
         "date (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         "command": "python -m benchmarks.worker_stream " + shlex.join(sys.argv[1:]),
@@ -87,9 +93,9 @@ def setup_info(plan: Plan, settings: Settings, load_before: str, code: str) -> d
         "code": code,
         "emulator": f"Firestore emulator {firestore_emulator_version()}",
         "settings": f"job prompt {PROMPT!r}, max_questions_per_job {plan.questions}, "
-        f"stream pace {plan.pace_ms} ms/chunk, progress_write_interval_seconds "
-        f"{settings.progress_write_interval_seconds:g}, lease {settings.lease_seconds} s, "
-        f"{plan.runs} run(s) of each pattern"
+        f"progress_write_interval_seconds {s.progress_write_interval_seconds:g}, lease "
+        f"{s.lease_seconds} s, thinking budget {s.gemini_thinking_budget}; {plan.runs} run(s) "
+        "of each pattern per configuration, worker and original pattern alternating"
         + (", after one uncounted warm-up pass of each at pace 0" if plan.warmup else ""),
         **METHOD,
     }
@@ -105,18 +111,20 @@ def bench_env(settings: Settings, bench: BenchStack) -> Env:
         plain_db=firestore.Client(project=BENCH_PROJECT),
         admin=AdminClient(bench.model_url),
         model_url=bench.model_url,
+        pids={
+            "bench": os.getpid(),  # worker, original pattern, listener, model client
+            **{m.name: m.process.pid for m in bench.stack.processes},  # firestore, model
+        },
     )
 
 
-def run_before_deadline(
-    env: Env, plan: Plan, console: Console, deadline: float
-) -> dict[str, list[RunResult]]:
+def run_before_deadline(env: Env, plan: Plan, console: Console, deadline: float) -> list[RunResult]:
     """run_all in a daemon thread, given up on (RunError) at the deadline."""
     outcome: dict[str, Any] = {}
 
     def body() -> None:
         try:
-            outcome["results"] = run_all(env, plan.runs, plan.warmup, console)
+            outcome["results"] = run_all(env, plan, console)
         except BaseException as exc:
             outcome["error"] = exc
 
@@ -127,8 +135,15 @@ def run_before_deadline(
         raise RunError(f"not finished within --timeout {plan.timeout:.0f} s")
     if "error" in outcome:
         raise outcome["error"]
-    results: dict[str, list[RunResult]] = outcome["results"]
+    results: list[RunResult] = outcome["results"]
     return results
+
+
+def configs_info(plan: Plan, defaults: dict[str, Any]) -> str:
+    """The configurations, with the offline model's defaults as the server reported them."""
+    shown = ", ".join(f"{k} {v}" for k, v in defaults.items() if k != "seed")
+    lines = [f"{c.key}: {c.label}, admin config {c.model or 'unchanged'}" for c in plan.configs()]
+    return f"offline model defaults (GET /_admin/config): {shown}. " + "; ".join(lines)
 
 
 def measure_on_stack(
@@ -136,11 +151,13 @@ def measure_on_stack(
 ) -> dict[str, Any]:
     """Start the stack, run the series, print the setup and the report; the figures."""
     console.print("Starting a private Firestore emulator and offline model server …")
-    with bench_stack(plan.pace_ms, console) as bench, firestore_emulator_host(bench.firestore):
-        results = run_before_deadline(bench_env(settings, bench), plan, console, deadline)
+    with bench_stack(console) as bench, firestore_emulator_host(bench.firestore):
+        env = bench_env(settings, bench)
+        info["configurations"] = configs_info(plan, env.admin.config())
+        results = run_before_deadline(env, plan, console, deadline)
         info["load after"] = load_average()
         console.print(setup_table(info))
-        return report(console, results, info)
+        return report(console, results, info, plan.configs())
 
 
 def run(console: Console, plan: Plan, json_out: Path | None, deadline: float) -> int:

@@ -33,9 +33,8 @@ class MemoryState:
     windows: dict[str, int] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     questions: dict[str, SavedQuestion] = field(default_factory=dict)
-    # (learner, day) -> [reserved, spent]; day -> tokens the project spent
+    # (learner, day) -> [reserved, spent]
     budgets: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    project_spend: dict[str, int] = field(default_factory=dict)
 
 
 class ReadAfterWriteError(Exception):
@@ -110,7 +109,6 @@ class MemoryTransaction:
             day = state.budgets.setdefault((user_id, delta.day), [0, 0])
             day[0] += delta.reserved
             day[1] += delta.spent
-            state.project_spend[delta.day] = state.project_spend.get(delta.day, 0) + delta.spent
 
         self._write(apply)
 
@@ -183,7 +181,7 @@ class MemoryStore:
         return LearnerBudget(reserved, spent)
 
     def project_spend(self, day: str) -> int:
-        return self.state.project_spend.get(day, 0)
+        return sum(spent for (_, d), (_, spent) in self.state.budgets.items() if d == day)
 
     def window_count(self, window: RateWindow) -> int:
         return sum(self.state.windows.get(i, 0) for i in window.shard_ids())

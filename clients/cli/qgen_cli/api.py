@@ -70,5 +70,8 @@ class Api:
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         return self._call("POST", f"/jobs/{quote(job_id, safe='')}/cancel")
 
+    def limits(self) -> dict[str, Any]:
+        return self._call("GET", "/limits")
+
     def retry_job(self, job_id: str) -> dict[str, Any]:
         return self._call("POST", f"/jobs/{quote(job_id, safe='')}/retry")

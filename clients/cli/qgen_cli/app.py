@@ -323,6 +323,25 @@ def watch(
 
 @app.command()
 @handled
+def limits() -> None:
+    """What you may still do: active jobs, this hour's jobs, today's question budget."""
+    found = Session().api.limits()
+    active, hourly, tokens = found["activeJobs"], found["hourlyJobs"], found["dailyTokens"]
+    console.print(f"active jobs     {active['used']} of {active['limit']}")
+    console.print(
+        f"jobs this hour  {hourly['used']} of {hourly['limit']}"
+        f" (renews {escape(str(hourly['resetsAt']))})"
+    )
+    console.print(
+        f"today's budget  {tokens['remaining']:,} of {tokens['limit']:,} tokens left"
+        f" — about {count(tokens['jobsRemaining'], 'more job')}"
+        f" ({tokens['spent']:,} used, {tokens['reserved']:,} held by running jobs;"
+        f" renews {escape(str(tokens['resetsAt']))})"
+    )
+
+
+@app.command()
+@handled
 def jobs(
     limit: int = typer.Option(20, min=1, max=50, help="How many recent jobs."),
     as_json: bool = typer.Option(False, "--json", help="Print the jobs as JSON."),

@@ -15,10 +15,6 @@ from datetime import UTC, datetime, time, timedelta
 from .errors import DomainError, ErrorCode
 from .jobs import Job
 
-# The project's spend is counted on this many documents a day: every job's end adds to it,
-# and one document takes about one write a second.
-PROJECT_SPEND_SHARDS = 16
-
 
 def budget_day(now: datetime) -> str:
     """The UTC day a budget counts in, as YYYY-MM-DD."""

@@ -8,7 +8,6 @@ from typing import Any
 from google.cloud import firestore
 from pydantic import BaseModel
 
-from ...domain.budgets import PROJECT_SPEND_SHARDS
 from ...domain.jobs import Job
 
 # Server-only counter fields (activeJobCounters/{uid}, rateLimitWindows/{id}).
@@ -42,10 +41,6 @@ def counter_value(snapshot: Any, field: str) -> int:
 def budget_id(user_id: str, day: str) -> str:
     # The learner first: one day's budget documents spread over the key range.
     return f"{user_id}-{day}"
-
-
-def project_spend_ids(day: str) -> list[str]:
-    return [f"{day}-s{shard:02d}" for shard in range(PROJECT_SPEND_SHARDS)]
 
 
 def budget_expiry(day: str) -> datetime:

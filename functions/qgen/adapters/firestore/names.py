@@ -8,4 +8,3 @@ ACTIVE_COUNTERS = "activeJobCounters"
 RATE_WINDOWS = "rateLimitWindows"
 IDEMPOTENCY_KEYS = "idempotencyKeys"
 TOKEN_BUDGETS = "tokenBudgets"  # noqa: S105 - {userId}-{YYYY-MM-DD}: reserved, spent
-PROJECT_BUDGETS = "projectBudgets"  # {YYYY-MM-DD}-sNN: spent, on shards

@@ -14,7 +14,14 @@ from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
 from ...domain.jobs import ACTIVE_STATUSES, JobStatus
-from .names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, QUESTIONS, RATE_WINDOWS
+from .names import (
+    ACTIVE_COUNTERS,
+    IDEMPOTENCY_KEYS,
+    JOBS,
+    QUESTIONS,
+    RATE_WINDOWS,
+    TOKEN_BUDGETS,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,9 @@ ACTIVE_JOBS_OF_USER = QuerySpec(JOBS, (("userId", None), ("status", _ACTIVE)), N
 COUNTERS = QuerySpec(ACTIVE_COUNTERS, (), "__name__", compare=None)
 # A job's saved questions (resume and completion count these documents, not the job's copy).
 QUESTIONS_OF_JOB = QuerySpec(QUESTIONS, (("generationJobId", None),), "__name__", compare=None)
+# The project's spend today: a sum over the learners' budget documents of the day (an
+# aggregation: one read per thousand documents, and no document every job's end must write).
+SPEND_OF_DAY = QuerySpec(TOKEN_BUDGETS, (("day", None),), None, None)
 # What Firestore's TTL policy deletes within a day, swept sooner.
 EXPIRED_RATE_WINDOWS = QuerySpec(RATE_WINDOWS, (), "expireAt")
 EXPIRED_IDEMPOTENCY_KEYS = QuerySpec(IDEMPOTENCY_KEYS, (), "expireAt")
@@ -73,6 +83,7 @@ ALL_QUERIES = {
     "ACTIVE_JOBS_OF_USER": ACTIVE_JOBS_OF_USER,
     "COUNTERS": COUNTERS,
     "QUESTIONS_OF_JOB": QUESTIONS_OF_JOB,
+    "SPEND_OF_DAY": SPEND_OF_DAY,
     "EXPIRED_RATE_WINDOWS": EXPIRED_RATE_WINDOWS,
     "EXPIRED_IDEMPOTENCY_KEYS": EXPIRED_IDEMPOTENCY_KEYS,
 }

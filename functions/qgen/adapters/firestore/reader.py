@@ -15,10 +15,9 @@ from .documents import (
     budget_id,
     counter_value,
     job_from,
-    project_spend_ids,
 )
-from .names import ACTIVE_COUNTERS, JOBS, PROJECT_BUDGETS, RATE_WINDOWS, TOKEN_BUDGETS
-from .queries import JOBS_OF_USER, QUESTIONS_OF_JOB
+from .names import ACTIVE_COUNTERS, JOBS, RATE_WINDOWS, TOKEN_BUDGETS
+from .queries import JOBS_OF_USER, QUESTIONS_OF_JOB, SPEND_OF_DAY
 
 
 class FirestoreJobReader:
@@ -46,8 +45,8 @@ class FirestoreJobReader:
         return LearnerBudget(counter_value(snapshot, RESERVED), counter_value(snapshot, SPENT))
 
     def project_spend(self, day: str) -> int:
-        refs = [self._db.collection(PROJECT_BUDGETS).document(i) for i in project_spend_ids(day)]
-        return sum(counter_value(s, SPENT) for s in self._db.get_all(refs))
+        ((result,),) = SPEND_OF_DAY.build(self._db, day).sum(SPENT).get()
+        return int(result.value or 0)
 
     def saved_questions(self, job_id: str) -> list[tuple[str, str]]:
         query = QUESTIONS_OF_JOB.build(self._db, job_id)

@@ -33,13 +33,11 @@ from .documents import (
     counter_value,
     document,
     job_from,
-    project_spend_ids,
 )
 from .names import (
     ACTIVE_COUNTERS,
     IDEMPOTENCY_KEYS,
     JOBS,
-    PROJECT_BUDGETS,
     QUESTIONS,
     RATE_WINDOWS,
     TOKEN_BUDGETS,
@@ -123,8 +121,8 @@ class FirestoreTransaction:
         self._move_budget(after.user_id, budget_delta(before, after))
 
     def _move_budget(self, user_id: str, delta: BudgetDelta | None) -> None:
-        """Blind increments: the learner's day (read in this transaction when it decides
-        anything) and, for tokens spent, one shard of the project's day."""
+        """Blind increments of the learner's day (read in this transaction when it decides
+        anything); the project's day is the sum of these documents."""
         if delta is None:
             return
         expire_at = budget_expiry(delta.day)
@@ -139,13 +137,6 @@ class FirestoreTransaction:
             },
             merge=True,
         )
-        if delta.spent:
-            shard = random.choice(project_spend_ids(delta.day))  # noqa: S311 - spreading only
-            self._tx.set(
-                self._ref(PROJECT_BUDGETS, shard),
-                {SPENT: firestore.Increment(delta.spent), "expireAt": expire_at},
-                merge=True,
-            )
 
     def _move_counter(self, user_id: str, delta: int) -> None:
         if delta:

@@ -28,6 +28,9 @@ locals {
   # function gets what its code requires).
 
   env_common = {
+    # Makes the code refuse to start on an emulator host, the local caller check or a missing or
+    # local setting (qgen/wiring.py production_problems); the local stack never sets it.
+    QGEN_ENVIRONMENT      = "production"
     PROJECT_ID            = var.project_id
     TASKS_LOCATION        = google_cloud_tasks_queue.jobs.location
     TASKS_QUEUE           = google_cloud_tasks_queue.jobs.name

@@ -1,8 +1,17 @@
-"""Composition root: builds the clients once per instance and hands them to the app."""
+"""Composition root: builds the clients once per instance and hands them to the app.
+
+In production it first refuses a configuration that is only safe locally (`production_problems`):
+once when the instance imports main.py (so a bad deployment fails to start, and Cloud Functions
+logs why), and again for each function as it is built.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from functools import lru_cache, partial
+from typing import Literal
+from urllib.parse import urlsplit
 
 from google.cloud import firestore
 
@@ -23,11 +32,92 @@ from .services.cleanup import CleanupService
 from .services.jobs import JobService
 from .services.worker import WorkerService
 
+Function = Literal["api", "process_job", "cleanup_jobs"]
 
-def _configured() -> Settings:
-    """The instance's settings, with Cloud Logging's JSON format switched on."""
+
+class UnsafeProductionConfigError(RuntimeError):
+    """Production settings that would run against an emulator, trust any caller, or point the
+    queue or the scheduler at a local address."""
+
+
+def is_production(settings: Settings) -> bool:
+    return settings.qgen_environment == "production" or bool(settings.k_service)
+
+
+def production_problems(settings: Settings, function: str | None = None) -> list[str]:
+    """What keeps `settings` from running `function` (an entry point; None: what every function
+    needs) in production; empty outside production."""
+    if not is_production(settings):
+        return []
+    s = settings
+    problems = [
+        f"{name} is set ({value}): production must not use an emulator"
+        for name, value in (
+            ("FIRESTORE_EMULATOR_HOST", s.firestore_emulator_host),
+            ("FIREBASE_AUTH_EMULATOR_HOST", s.firebase_auth_emulator_host),
+            ("TASKS_EMULATOR_HOST", s.tasks_emulator_host),
+        )
+        if value
+    ]
+    if s.worker_caller_check == "local":
+        problems.append("WORKER_CALLER_CHECK is 'local': production verifies OIDC tokens")
+    if "project_id" not in s.model_fields_set or s.project_id.startswith("demo-"):
+        problems.append(f"PROJECT_ID must name the real project (it is {s.project_id!r})")
+    # Every function needs the queue's target and identity: the api and the cleanup enqueue,
+    # the worker verifies the tasks' OIDC tokens against them.
+    problems += _missing(TASKS_SERVICE_ACCOUNT=s.tasks_service_account)
+    problems += _not_public(WORKER_URL=s.worker_url)
+    if function == "process_job":
+        problems += _missing(GEMINI_API_KEY=s.gemini_api_key)
+        if s.gemini_base_url:
+            problems += _not_public(GEMINI_BASE_URL=s.gemini_base_url)
+    if function == "cleanup_jobs":
+        problems += _missing(SCHEDULER_SERVICE_ACCOUNT=s.scheduler_service_account)
+        problems += _not_public(CLEANUP_URL=s.cleanup_url)
+    return problems
+
+
+def _missing(**required: str) -> list[str]:
+    return [f"{name} is required" for name, value in required.items() if not value]
+
+
+def _not_public(**urls: str) -> list[str]:
+    return [
+        f"{name} must be a public https URL (it is {url!r})"
+        for name, url in urls.items()
+        if not _is_public_https(url)
+    ]
+
+
+def _is_public_https(url: str) -> bool:
+    """https, on a host that is neither this machine nor a private network."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a name
+    local = address.is_loopback or address.is_private or address.is_unspecified
+    return not (local or address.is_link_local)
+
+
+def check_production(settings: Settings, function: str | None = None) -> None:
+    problems = production_problems(settings, function)
+    if problems:
+        raise UnsafeProductionConfigError(
+            f"Refusing to start {function or 'the function'} in production "
+            "(QGEN_ENVIRONMENT=production or K_SERVICE set): " + "; ".join(problems)
+        )
+
+
+def _configured(function: Function) -> Settings:
+    """The instance's settings, with Cloud Logging's JSON format switched on, checked for
+    production."""
     settings = get_settings()
     logs.configure(settings.project_id)
+    check_production(settings, function)
     return settings
 
 
@@ -59,7 +149,11 @@ def build_api(settings: Settings) -> ApiApp:
     return ApiApp(
         service=service,
         settings=settings,
-        verify_user=partial(verify_user, project_id=settings.project_id),
+        verify_user=partial(
+            verify_user,
+            project_id=settings.project_id,
+            check_revoked=settings.check_revoked_tokens,
+        ),
     )
 
 
@@ -71,9 +165,15 @@ def build_worker(settings: Settings) -> WorkerApp:
         model=settings.gemini_model,
         timeout_seconds=settings.model_timeout_seconds,
         thinking=thinking_config(settings.gemini_thinking_budget, settings.gemini_thinking_level),
+        fallback_model=settings.gemini_fallback_model,
     )
     service = WorkerService(
-        uow=uow, reader=FirestoreJobReader(client), model=model, settings=settings, clock=utc_now
+        uow=uow,
+        reader=FirestoreJobReader(client),
+        model=model,
+        settings=settings,
+        clock=utc_now,
+        queue=_queue(settings),
     )
     return WorkerApp(service=service, verify_caller=partial(verify_caller, settings=settings))
 
@@ -92,14 +192,27 @@ def build_cleanup(settings: Settings) -> CleanupApp:
 
 @lru_cache(maxsize=1)
 def api_app() -> ApiApp:
-    return build_api(_configured())
+    return build_api(_configured("api"))
 
 
 @lru_cache(maxsize=1)
 def worker_app() -> WorkerApp:
-    return build_worker(_configured())
+    return build_worker(_configured("process_job"))
 
 
 @lru_cache(maxsize=1)
 def cleanup_app() -> CleanupApp:
-    return build_cleanup(_configured())
+    return build_cleanup(_configured("cleanup_jobs"))
+
+
+def _check_at_start() -> None:
+    """Run when main.py imports this module, i.e. when an instance starts: in production a bad
+    configuration fails the start itself (the message is in the function's logs), not every
+    request. FUNCTION_TARGET (set by Cloud Functions) says which function this instance runs."""
+    settings = Settings()
+    if is_production(settings):
+        logs.configure(settings.project_id)
+        check_production(settings, os.environ.get("FUNCTION_TARGET") or None)
+
+
+_check_at_start()

@@ -143,7 +143,7 @@ def test_requests_without_a_valid_token_are_refused(
         (b'{"prompt": "\xff\xfe NATO"}', JSON, 400, "INVALID_ARGUMENT"),
         (b'{"prompt": "  a  "}', JSON, 400, "PROMPT_TOO_SHORT"),
         (json.dumps({"prompt": "x" * 5001}).encode(), JSON, 400, "PROMPT_TOO_LONG"),
-        (json.dumps({"prompt": "x" * 20000}).encode(), JSON, 413, "PAYLOAD_TOO_LARGE"),
+        (json.dumps({"prompt": "x" * 70000}).encode(), JSON, 413, "PAYLOAD_TOO_LARGE"),
     ],
 )
 def test_bad_bodies_get_stable_4xx_codes_and_write_nothing(
@@ -162,7 +162,7 @@ def test_prompt_length_boundaries_count_after_trimming(api: httpx.Client) -> Non
 def test_oversized_body_without_content_length_is_refused(api: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"prompt": "'
-        for _ in range(40):
+        for _ in range(70):
             yield b"x" * 1024
         yield b'"}'
 
@@ -324,3 +324,17 @@ def test_served_openapi_matches_the_committed_document(api: httpx.Client) -> Non
     served = api.get("/openapi.json")
     assert served.status_code == 200
     assert served.json() == json.loads((ROOT / "docs" / "openapi.json").read_text())
+
+
+def test_a_learner_sees_their_limits(api: httpx.Client) -> None:
+    assert create(api).status_code == 202
+    response = api.get("/limits", headers=bearer("alice"))
+    assert response.status_code == 200, response.text
+    limits = response.json()
+    assert limits["activeJobs"]["used"] >= 0
+    assert limits["activeJobs"]["limit"] == 3
+    assert limits["hourlyJobs"]["used"] == 1
+    tokens = limits["dailyTokens"]
+    assert tokens["reserved"] + tokens["spent"] > 0
+    assert tokens["remaining"] == tokens["limit"] - tokens["reserved"] - tokens["spent"]
+    assert api.get("/limits").status_code == 401

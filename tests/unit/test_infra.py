@@ -29,6 +29,7 @@ from pydantic import AliasChoices
 from qgen.adapters.firestore import queries as query_specs
 from qgen.adapters.firestore.queries import ALL_QUERIES, QuerySpec
 from qgen.config import Settings
+from qgen.wiring import production_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -452,6 +453,32 @@ def test_private_functions_verify_oidc_tokens() -> None:
 
 
 @pytest.mark.parametrize("entry_point", ["api", "process_job", "cleanup_jobs"])
+def test_deployed_environment_passes_the_production_check(
+    entry_point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each function runs as production, and what Terraform gives it is all the production
+    check asks for (values decided at deploy time stand in as a deployment gives them)."""
+    env = _env(entry_point)
+    assert _resolve(env.get("QGEN_ENVIRONMENT")) == "production", entry_point
+    for name in _settings_env_names():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        resolved = _resolve(value)
+        if resolved is None:
+            resolved = (
+                "https://us-central1-prod-project.cloudfunctions.net/fn"
+                if name.endswith("_URL")
+                else "sa@prod-project.iam.gserviceaccount.com"
+                if name.endswith("_SERVICE_ACCOUNT")
+                else "prod-project"
+            )
+        monkeypatch.setenv(name, str(resolved))
+    for secret in _secret_env(entry_point):
+        monkeypatch.setenv(secret["key"], "from-secret-manager")
+    assert production_problems(Settings(), entry_point) == []
+
+
+@pytest.mark.parametrize("entry_point", ["api", "process_job", "cleanup_jobs"])
 def test_environment_values_are_valid_settings(
     entry_point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -745,11 +772,12 @@ def test_terraform_reads_indexes_ttl_and_rules_from_the_root_files() -> None:
 
 
 def test_ttl_policies_cover_the_expiring_collections() -> None:
-    from qgen.adapters.firestore.names import IDEMPOTENCY_KEYS, RATE_WINDOWS
+    from qgen.adapters.firestore.names import IDEMPOTENCY_KEYS, RATE_WINDOWS, TOKEN_BUDGETS
 
     overrides = json.loads(INDEXES_FILE.read_text()).get("fieldOverrides", [])
     ttl = {(o["collectionGroup"], o["fieldPath"]) for o in overrides if o.get("ttl")}
-    assert {(RATE_WINDOWS, "expireAt"), (IDEMPOTENCY_KEYS, "expireAt")} <= ttl
+    expiring = {RATE_WINDOWS, IDEMPOTENCY_KEYS, TOKEN_BUDGETS}
+    assert {(collection, "expireAt") for collection in expiring} <= ttl
 
 
 # The Firestore queries of the code, found by reading it: a chain such as

@@ -7,27 +7,23 @@ services and the domain.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 
 from flask import Request, Response
-from pydantic import ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, RequestRedirect, Rule
 
 from ..config import Settings
 from ..domain.errors import DomainError, ErrorCode
 from ..domain.limits import client_ip
 from ..services.jobs import CreateRequest, JobService
 from .openapi import openapi_document
+from .requests import json_body, limit_param, valid_job_id
 from .responses import error_response, json_response
 from .schemas import CreateJobRequest, Health, JobList, JobView
 
 log = logging.getLogger(__name__)
 
-# Firestore ids we hand out are 20 alphanumerics; anything outside this shape cannot exist.
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_DIGITS = re.compile(r"^[0-9]{1,4}$")
 _ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 _EXPOSED_HEADERS = "Retry-After, Idempotent-Replayed"
 
@@ -35,13 +31,16 @@ _ROUTES = Map(
     [
         Rule("/healthz", endpoint="health", methods=["GET"]),
         Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
+        Rule("/limits", endpoint="limits", methods=["GET"]),
         Rule("/jobs", endpoint="list_jobs", methods=["GET"]),
         Rule("/jobs", endpoint="create_job", methods=["POST"]),
         Rule("/jobs/<job_id>", endpoint="get_job", methods=["GET"]),
         Rule("/jobs/<job_id>/cancel", endpoint="cancel_job", methods=["POST"]),
         Rule("/jobs/<job_id>/retry", endpoint="retry_job", methods=["POST"]),
     ],
+    # "//" in a path is not merged into a route of its own: /jobs///cancel names no job.
     strict_slashes=False,
+    merge_slashes=False,
 )
 
 # Anything else in the query string is refused, as unknown body fields are.
@@ -97,7 +96,7 @@ class ApiApp:
                 f"{request.method} is not allowed here; use {allowed}.",
                 details={"allowed": sorted(exc.valid_methods or [])},
             ) from exc
-        except NotFound as exc:
+        except (NotFound, RequestRedirect) as exc:  # no route, or one only after a redirect
             raise DomainError(ErrorCode.NOT_FOUND, "No such endpoint.") from exc
         unknown = sorted(set(request.args) - _QUERY_PARAMETERS.get(endpoint, set()))
         if unknown:
@@ -140,14 +139,18 @@ class ApiApp:
     def _openapi(self, request: Request) -> Response:
         return json_response(openapi_document())
 
+    def _limits(self, request: Request) -> Response:
+        user_id = self._verify_user(request.headers.get("Authorization"))
+        return json_response(self._service.limits(user_id))
+
     def _list_jobs(self, request: Request) -> Response:
         user_id = self._verify_user(request.headers.get("Authorization"))
-        jobs = self._service.list(user_id, _limit_param(request.args.get("limit")))
+        jobs = self._service.list(user_id, limit_param(request.args.get("limit")))
         return json_response(JobList(jobs=[JobView.of(j) for j in jobs]))
 
     def _create_job(self, request: Request) -> Response:
         user_id = self._verify_user(request.headers.get("Authorization"))
-        body = self._json_body(request, CreateJobRequest)
+        body = json_body(request, CreateJobRequest, limit=self._settings.max_body_bytes)
         admission = self._service.create(
             CreateRequest(
                 user_id=user_id,
@@ -163,15 +166,15 @@ class ApiApp:
 
     def _get_job(self, request: Request, job_id: str) -> Response:
         user_id = self._verify_user(request.headers.get("Authorization"))
-        return json_response(JobView.of(self._service.get(user_id, _job_id(job_id))))
+        return json_response(JobView.of(self._service.get(user_id, valid_job_id(job_id))))
 
     def _cancel_job(self, request: Request, job_id: str) -> Response:
         user_id = self._verify_user(request.headers.get("Authorization"))
-        return json_response(JobView.of(self._service.cancel(user_id, _job_id(job_id))))
+        return json_response(JobView.of(self._service.cancel(user_id, valid_job_id(job_id))))
 
     def _retry_job(self, request: Request, job_id: str) -> Response:
         user_id = self._verify_user(request.headers.get("Authorization"))
-        stored = self._service.retry(user_id, _job_id(job_id), self._client_ip(request))
+        stored = self._service.retry(user_id, valid_job_id(job_id), self._client_ip(request))
         return json_response(JobView.of(stored), 202, {"Location": f"/jobs/{stored.job_id}"})
 
     def _client_ip(self, request: Request) -> str:
@@ -180,67 +183,3 @@ class ApiApp:
             request.remote_addr,
             trusted_hops=self._settings.trusted_proxy_hops,
         )
-
-    # ----- request parsing -----------------------------------------------------------------
-
-    def _json_body(self, request: Request, model: type[CreateJobRequest]) -> CreateJobRequest:
-        limit = self._settings.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            raise _too_large(limit)
-        if request.mimetype != "application/json":
-            raise DomainError(
-                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                "Send the body as JSON with 'Content-Type: application/json'.",
-            )
-        # Read at most one byte past the limit so a body without Content-Length is bounded too.
-        raw = request.stream.read(limit + 1)
-        if len(raw) > limit:
-            raise _too_large(limit)
-        try:
-            return model.model_validate_json(raw)
-        except ValidationError as exc:
-            raise _invalid_body(exc) from exc
-
-
-def _too_large(limit: int) -> DomainError:
-    return DomainError(
-        ErrorCode.PAYLOAD_TOO_LARGE,
-        f"The request body must be at most {limit} bytes.",
-        details={"maxBytes": limit},
-    )
-
-
-def _invalid_body(exc: ValidationError) -> DomainError:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    field = ".".join(str(part) for part in first.get("loc", ())) or "body"
-    kind = str(first.get("type", "invalid"))
-    messages = {
-        "json_invalid": "The body is not valid JSON.",
-        "missing": f"'{field}' is required.",
-        "extra_forbidden": f"Unknown field '{field}'.",
-        "string_type": f"'{field}' must be a string.",
-        "model_type": "The body must be a JSON object.",
-        "model_attributes_type": "The body must be a JSON object.",
-    }
-    return DomainError(
-        ErrorCode.INVALID_ARGUMENT,
-        messages.get(kind, f"'{field}' is invalid."),
-        details={"field": field, "reason": kind},
-    )
-
-
-def _limit_param(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    if not _DIGITS.match(raw):
-        raise DomainError(
-            ErrorCode.INVALID_ARGUMENT, "limit must be a whole number.", details={"field": "limit"}
-        )
-    return int(raw)
-
-
-def _job_id(raw: str) -> str:
-    if not _JOB_ID.match(raw):
-        # Not a shape we ever issue, so it cannot name an existing job.
-        raise DomainError(ErrorCode.NOT_FOUND, "No such job.")
-    return raw

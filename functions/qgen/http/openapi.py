@@ -12,49 +12,9 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from ..domain.errors import ErrorCode
-from .responses import STATUS_OF
+from ..services.allowance import Allowance
+from .openapi_parts import BEARER, COMMON, JOB_ID_PARAM, REF, errors, json_content, ref
 from .schemas import CreateJobRequest, ErrorBody, Health, JobList, JobView
-
-_REF = "#/components/schemas/{model}"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF.format(model=name)}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: str) -> dict[str, Any]:
-    """Error responses grouped by HTTP status, listing which codes each status carries."""
-    by_status: dict[str, list[str]] = {}
-    for code in codes:
-        by_status.setdefault(str(int(STATUS_OF[ErrorCode(code)])), []).append(code)
-    responses = {}
-    for status, status_codes in sorted(by_status.items()):
-        response = _json(_ref("Error"), "Error codes: " + ", ".join(status_codes) + ".")
-        if status in {"429", "503"}:
-            response["headers"] = {
-                "Retry-After": {
-                    "description": "Seconds to wait before trying again, when known.",
-                    "schema": {"type": "string"},
-                }
-            }
-        responses[status] = response
-    return responses
-
-
-_COMMON = ("UNAUTHENTICATED", "AUTH_UNAVAILABLE", "INTERNAL", "METHOD_NOT_ALLOWED", "CONTENTION")
-_JOB_ID_PARAM = {
-    "name": "jobId",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "The job id returned by POST /jobs.",
-}
-_BEARER: list[dict[str, list[str]]] = [{"firebase": []}]
 
 
 @lru_cache(maxsize=1)
@@ -65,9 +25,10 @@ def openapi_document() -> dict[str, Any]:
             (JobView, "serialization"),
             (JobList, "serialization"),
             (Health, "serialization"),
+            (Allowance, "serialization"),
             (ErrorBody, "serialization"),
         ],
-        ref_template=_REF,
+        ref_template=REF,
     )
     return {
         "openapi": "3.1.0",
@@ -98,14 +59,14 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "health",
                     "summary": "Liveness check.",
                     "security": [],
-                    "responses": {"200": _json(_ref("Health"), "The function is up.")},
+                    "responses": {"200": json_content(ref("Health"), "The function is up.")},
                 }
             },
             "/jobs": {
                 "post": {
                     "operationId": "createJob",
                     "summary": "Start generating questions for a prompt.",
-                    "security": _BEARER,
+                    "security": BEARER,
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -120,11 +81,11 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _ref("CreateJobRequest")}},
+                        "content": {"application/json": {"schema": ref("CreateJobRequest")}},
                     },
                     "responses": {
                         "202": {
-                            **_json(_ref("Job"), "Accepted; the job is pending."),
+                            **json_content(ref("Job"), "Accepted; the job is pending."),
                             "headers": {
                                 "Location": {"schema": {"type": "string"}},
                                 "Idempotent-Replayed": {
@@ -134,8 +95,8 @@ def openapi_document() -> dict[str, Any]:
                                 },
                             },
                         },
-                        **_errors(
-                            *_COMMON,
+                        **errors(
+                            *COMMON,
                             "INVALID_ARGUMENT",
                             "PROMPT_TOO_SHORT",
                             "PROMPT_TOO_LONG",
@@ -144,14 +105,16 @@ def openapi_document() -> dict[str, Any]:
                             "PAYLOAD_TOO_LARGE",
                             "UNSUPPORTED_MEDIA_TYPE",
                             "IDEMPOTENCY_KEY_REUSED",
+                            "BUDGET_EXCEEDED",
                             "QUEUE_UNAVAILABLE",
+                            "SERVICE_BUDGET_EXHAUSTED",
                         ),
                     },
                 },
                 "get": {
                     "operationId": "listJobs",
                     "summary": "The caller's jobs, newest first.",
-                    "security": _BEARER,
+                    "security": BEARER,
                     "parameters": [
                         {
                             "name": "limit",
@@ -166,20 +129,32 @@ def openapi_document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json(_ref("JobList"), "The jobs."),
-                        **_errors(*_COMMON, "INVALID_ARGUMENT"),
+                        "200": json_content(ref("JobList"), "The jobs."),
+                        **errors(*COMMON, "INVALID_ARGUMENT"),
                     },
                 },
+            },
+            "/limits": {
+                "get": {
+                    "operationId": "getLimits",
+                    "summary": "What the caller may still do: active jobs, this hour's jobs, "
+                    "today's token budget.",
+                    "security": BEARER,
+                    "responses": {
+                        "200": json_content(ref("Limits"), "The caller's limits and what is used."),
+                        **errors(*COMMON),
+                    },
+                }
             },
             "/jobs/{jobId}": {
                 "get": {
                     "operationId": "getJob",
                     "summary": "One of the caller's jobs.",
-                    "security": _BEARER,
-                    "parameters": [_JOB_ID_PARAM],
+                    "security": BEARER,
+                    "parameters": [JOB_ID_PARAM],
                     "responses": {
-                        "200": _json(_ref("Job"), "The job."),
-                        **_errors(*_COMMON, "NOT_FOUND"),
+                        "200": json_content(ref("Job"), "The job."),
+                        **errors(*COMMON, "NOT_FOUND"),
                     },
                 }
             },
@@ -187,11 +162,11 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "operationId": "cancelJob",
                     "summary": "Cancel a pending or processing job; saved questions are kept.",
-                    "security": _BEARER,
-                    "parameters": [_JOB_ID_PARAM],
+                    "security": BEARER,
+                    "parameters": [JOB_ID_PARAM],
                     "responses": {
-                        "200": _json(_ref("Job"), "The job, now cancelled."),
-                        **_errors(*_COMMON, "NOT_FOUND", "NOT_CANCELLABLE"),
+                        "200": json_content(ref("Job"), "The job, now cancelled."),
+                        **errors(*COMMON, "NOT_FOUND", "NOT_CANCELLABLE"),
                     },
                 }
             },
@@ -202,17 +177,19 @@ def openapi_document() -> dict[str, Any]:
                         "Re-run a job that failed with a temporary error (same job, new run); "
                         "subject to the same limits as creating one."
                     ),
-                    "security": _BEARER,
-                    "parameters": [_JOB_ID_PARAM],
+                    "security": BEARER,
+                    "parameters": [JOB_ID_PARAM],
                     "responses": {
-                        "202": _json(_ref("Job"), "The job, pending again."),
-                        **_errors(
-                            *_COMMON,
+                        "202": json_content(ref("Job"), "The job, pending again."),
+                        **errors(
+                            *COMMON,
                             "NOT_FOUND",
                             "NOT_RETRYABLE",
                             "CONCURRENCY_LIMIT",
                             "RATE_LIMITED",
+                            "BUDGET_EXCEEDED",
                             "QUEUE_UNAVAILABLE",
+                            "SERVICE_BUDGET_EXHAUSTED",
                         ),
                     },
                 }

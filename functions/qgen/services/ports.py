@@ -38,7 +38,10 @@ class JobTransaction(Protocol):
     def read_budget(self, user_id: str, day: str) -> LearnerBudget: ...
 
     def saved_question_ids(self, job_id: str) -> list[str]:
-        """Ids of the job's question documents, in position order (the truth on counts)."""
+        """Ids of the job's question documents, in position order (the truth on counts).
+
+        Counted, not read: a job's questions are always the positions 0..n-1, because each
+        commit writes the next positions, in order, all or nothing."""
         ...
 
     # ----- writes --------------------------------------------------------------------------

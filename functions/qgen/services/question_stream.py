@@ -50,7 +50,9 @@ class QuestionStream:
     def run(self, job: Job) -> None:
         """Stream the job's (remaining) questions into it. Raises ModelError when the model
         failed and AttemptStoppedError when the job was cancelled or the lease lost."""
-        saved = self._reader.saved_questions(self._writes.lease.job_id)
+        # No earlier attempt (the first claim of the first run) has saved nothing: skip a read.
+        first = job.attempts == 1 and job.run == 0
+        saved = [] if first else self._reader.saved_questions(self._writes.lease.job_id)
         self.plan = transitions.plan_of(job)
         if self.plan is not None and len(saved) >= self.plan.total:
             return  # an earlier attempt saved them all and stopped before completing

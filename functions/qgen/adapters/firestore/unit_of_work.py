@@ -18,7 +18,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from ...domain.budgets import BudgetDelta, LearnerBudget, budget_delta
 from ...domain.errors import DomainError, ErrorCode
-from ...domain.jobs import Job, counter_delta
+from ...domain.jobs import Job, counter_delta, question_id
 from ...domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from ...domain.questions import SavedQuestion
 from ...services.ports import JobTransaction
@@ -103,8 +103,8 @@ class FirestoreTransaction:
         return LearnerBudget(counter_value(snapshot, RESERVED), counter_value(snapshot, SPENT))
 
     def saved_question_ids(self, job_id: str) -> list[str]:
-        query = QUESTIONS_OF_JOB.build(self._db, job_id)
-        return [s.id for s in query.stream(transaction=self._tx)]
+        ((result,),) = QUESTIONS_OF_JOB.build(self._db, job_id).count().get(transaction=self._tx)
+        return [question_id(job_id, position) for position in range(int(result.value))]
 
     # ----- writes --------------------------------------------------------------------------
 

@@ -171,7 +171,7 @@ def test_ip_rate_limit_spans_users(
 def test_a_burst_behind_one_address_is_counted_exactly_and_then_refused(
     backend: Backend, queue: InMemoryTaskQueue, clock: FakeClock
 ) -> None:
-    # The per-address limit is coarse by design (decisions §30): counted outside the
+    # The per-address limit is coarse by design (decisions §31): counted outside the
     # transaction's reads, so a burst may pass it, but every admission is counted.
     service = make_service(backend, queue, clock, ip_rate_limit=2)
     outcomes = burst(lambda i: create(service, user=f"user{i}", ip="198.51.100.9"), 5)

@@ -1,7 +1,7 @@
 """What admitting a job (a new one, or a learner's retry) checks, read in two steps.
 
 The coarse limits are read before the transaction, outside its locks: the per-address window
-(sharded, decisions §30) and the project's token spend. The learner's own limits are read in
+(sharded, decisions §31) and the project's token spend. The learner's own limits are read in
 the transaction, exactly: active jobs, the hourly window, the day's token budget.
 """
 

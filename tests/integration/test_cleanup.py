@@ -264,3 +264,18 @@ def test_run_all_reports_both_parts(db: Any) -> None:
     result = service(db, InMemoryTaskQueue()).run(CleanupMode.ALL)
     assert result["retention"]["total"] == 3  # type: ignore[index]
     assert "countersRepaired" in result["recovery"]  # type: ignore[operator]
+
+
+def test_counter_repair_reads_only_active_learners_and_nonzero_counters(db: Any) -> None:
+    from qgen.adapters.firestore.cleanup import FirestoreCleanupScans
+
+    for n in range(30):
+        set_counter(db, f"idle{n}", 0)
+    set_counter(db, "drifted", 2)  # no active job: should be 0
+    seed_job(db, "a1", "processing", user="lost", leaseExpiresAt=NOW + DAY)  # counter missing
+    set_counter(db, "lost", 0)
+    users = sorted(FirestoreCleanupScans(db, page_size=7).users_to_recount())
+    assert users == ["drifted", "lost"]
+    report = service(db, InMemoryTaskQueue()).recovery()
+    assert sorted(r["user_id"] for r in report.counters_repaired) == ["drifted", "lost"]
+    assert (counter(db, "drifted"), counter(db, "lost")) == (0, 1)

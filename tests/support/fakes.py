@@ -232,8 +232,10 @@ class MemoryStore:
     def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]:
         return self._before(JobStatus.PENDING, "enqueued_at", enqueued_before)
 
-    def users_with_counters(self) -> Iterator[str]:
-        return iter(sorted(self.state.counters))
+    def users_to_recount(self) -> Iterator[str]:
+        nonzero = {user for user, count in self.state.counters.items() if count != 0}
+        active = {job.user_id for job in self.state.jobs.values() if job.is_active}
+        return iter(sorted(nonzero | active))
 
 
 @dataclass

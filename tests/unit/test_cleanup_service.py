@@ -101,3 +101,15 @@ def test_counter_drift_is_repaired_and_reported(
     ]
     assert store.state.counters == {"alice": 1, "bob": 0}
     assert set(result) == {"mode", "retention", "recovery"}
+
+
+def test_counter_repair_visits_only_learners_whose_counter_could_be_wrong(
+    store: MemoryStore, queue: InMemoryTaskQueue, clock: FakeClock
+) -> None:
+    for n in range(50):  # learners seen once, all settled: nothing to visit
+        store.state.counters[f"idle{n}"] = 0
+    put(store, "a", job(clock))  # active job, counter lost (0): drifted up
+    store.state.counters["alice"] = 0
+    assert list(store.users_to_recount()) == ["alice"]
+    report = cleanup(store, queue, clock).recovery()
+    assert report.counters_repaired == [{"user_id": "alice", "recorded": 0, "actual": 1}]

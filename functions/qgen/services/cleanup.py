@@ -115,7 +115,7 @@ class CleanupService:
         for stored in self.scans.stale_pending(stale_before):
             if self._enqueue(stored.job_id, stored.job.run, report):
                 report.pending_requeued.append(stored.job_id)
-        for user_id in self.scans.users_with_counters():
+        for user_id in self.scans.users_to_recount():
             self._repair_counter(user_id, report)
         log.info(
             "recovery finished",

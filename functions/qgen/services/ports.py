@@ -103,7 +103,10 @@ class CleanupScans(Protocol):
 
     def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]: ...
 
-    def users_with_counters(self) -> Iterator[str]: ...
+    def users_to_recount(self) -> Iterator[str]:
+        """Learners whose active-job counter could be wrong: those with an active job, and
+        those whose counter is not zero. Everyone else has no job to count and a zero."""
+        ...
 
 
 class QueueUnavailableError(Exception):

@@ -18,11 +18,12 @@ from google.cloud import firestore
 from ...domain.jobs import JobStatus, StoredJob
 from .documents import job_from
 from .queries import (
-    COUNTERS,
+    ACTIVE_JOBS,
     EXPIRED_IDEMPOTENCY_KEYS,
     EXPIRED_LEASES,
     EXPIRED_RATE_WINDOWS,
     FINISHED_BEFORE,
+    NONZERO_COUNTERS,
     STALE_PENDING,
     pages,
 )
@@ -85,6 +86,15 @@ class FirestoreCleanupScans:
     def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]:
         return self._jobs(STALE_PENDING.build(self._db, bound=enqueued_before))
 
-    def users_with_counters(self) -> Iterator[str]:
-        for page in pages(COUNTERS.build(self._db), self._page):
-            yield from (s.id for s in page)
+    def users_to_recount(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for page in pages(NONZERO_COUNTERS.build(self._db, bound=0), self._page):
+            for snapshot in page:
+                seen.add(snapshot.id)
+                yield snapshot.id
+        for page in pages(ACTIVE_JOBS.build(self._db), self._page):
+            for snapshot in page:
+                user_id = str((snapshot.to_dict() or {}).get("userId", ""))
+                if user_id and user_id not in seen:
+                    seen.add(user_id)
+                    yield user_id

@@ -64,8 +64,10 @@ EXPIRED_LEASES = QuerySpec(JOBS, (("status", JobStatus.PROCESSING.value),), "lea
 STALE_PENDING = QuerySpec(JOBS, (("status", JobStatus.PENDING.value),), "enqueuedAt")
 # Counter repair: a learner's active jobs (counted inside a transaction).
 ACTIVE_JOBS_OF_USER = QuerySpec(JOBS, (("userId", None), ("status", _ACTIVE)), None, None)
-# Counter repair visits each learner who has a counter document.
-COUNTERS = QuerySpec(ACTIVE_COUNTERS, (), "__name__", compare=None)
+# Counter repair visits only learners whose counter could be wrong (work grows with what is
+# going on, not with every learner ever seen): non-zero counters, and the active jobs' owners.
+NONZERO_COUNTERS = QuerySpec(ACTIVE_COUNTERS, (), "activeJobs", compare="!=")
+ACTIVE_JOBS = QuerySpec(JOBS, (("status", _ACTIVE),), "__name__", compare=None)
 # A job's saved questions (resume and completion count these documents, not the job's copy).
 QUESTIONS_OF_JOB = QuerySpec(QUESTIONS, (("generationJobId", None),), "__name__", compare=None)
 # The project's spend today: a sum over the learners' budget documents of the day (an
@@ -81,7 +83,8 @@ ALL_QUERIES = {
     "EXPIRED_LEASES": EXPIRED_LEASES,
     "STALE_PENDING": STALE_PENDING,
     "ACTIVE_JOBS_OF_USER": ACTIVE_JOBS_OF_USER,
-    "COUNTERS": COUNTERS,
+    "NONZERO_COUNTERS": NONZERO_COUNTERS,
+    "ACTIVE_JOBS": ACTIVE_JOBS,
     "QUESTIONS_OF_JOB": QUESTIONS_OF_JOB,
     "SPEND_OF_DAY": SPEND_OF_DAY,
     "EXPIRED_RATE_WINDOWS": EXPIRED_RATE_WINDOWS,

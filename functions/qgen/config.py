@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     # Asked when the primary model is rate-limited or failing before it wrote anything
     # (empty: none). The job records the model that answered.
     gemini_fallback_model: str = ""
-    # The longest wait a model's RetryInfo can impose on a job's next attempt.
+    # A retryable failure queues the job's next attempt as a new task after a wait: this,
+    # doubled at each attempt, at least what the model asked for, at most the maximum.
+    retry_backoff_seconds: float = Field(default=10.0, gt=0)
     max_retry_delay_seconds: float = Field(default=600.0, gt=0)
     min_questions_per_job: PositiveInt = 1
     max_questions_per_job: PositiveInt = 40

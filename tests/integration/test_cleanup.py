@@ -233,17 +233,18 @@ def test_live_leases_and_recent_pending_jobs_are_left_alone(db: Any) -> None:
     assert queue.attempts == 0
 
 
-def test_a_pending_job_whose_task_was_lost_is_queued_again_under_the_same_name(db: Any) -> None:
+def test_a_pending_job_whose_task_was_lost_is_queued_again_as_a_new_run(db: Any) -> None:
     seed_job(db, "stranded", "pending", run=2, enqueuedAt=NOW - timedelta(hours=2))
     set_counter(db, "alice", 1)
     queue = InMemoryTaskQueue()
     assert service(db, queue).recovery().pending_requeued == ["stranded"]
-    assert queue.tasks == {"stranded-run2": "stranded"}
-    # A second sweep (or a task that still exists) hits the same name: nothing new runs, and
-    # the report does not claim a re-enqueue.
+    # A fresh name: the old one stays reserved by Cloud Tasks for about an hour.
+    assert queue.tasks == {"stranded-run3": "stranded"}
+    doc = db.collection(JOBS).document("stranded").get().to_dict()
+    assert (doc["run"], doc["enqueuedAt"]) == (3, NOW)
+    # A second sweep finds it freshly queued: nothing more.
     assert service(db, queue).recovery().pending_requeued == []
-    assert queue.tasks == {"stranded-run2": "stranded"}
-    assert queue.attempts == 2
+    assert queue.attempts == 1
 
 
 def test_counter_drift_is_repaired_and_reported(db: Any) -> None:

@@ -66,15 +66,16 @@ def test_recovery_requeues_or_fails_lost_workers_and_leaves_live_ones(
     assert report.counters_repaired == []
 
 
-def test_recovery_revives_stale_pending_jobs_under_their_current_task_name(
+def test_recovery_revives_stale_pending_jobs_as_a_new_run(
     store: MemoryStore, queue: InMemoryTaskQueue, clock: FakeClock
 ) -> None:
     put(store, "stale", job(clock, run=2, enqueued_at=clock.now - timedelta(seconds=601)))
     put(store, "recent", job(clock, enqueued_at=clock.now - timedelta(seconds=10)))
     service = cleanup(store, queue, clock)
     assert service.recovery().pending_requeued == ["stale"]
-    assert queue.tasks == {"stale-run2": "stale"}
-    assert service.recovery().pending_requeued == [], "the name is taken: a no-op"
+    assert queue.tasks == {"stale-run3": "stale"}
+    assert store.state.jobs["stale"].enqueued_at == clock.now
+    assert service.recovery().pending_requeued == [], "freshly queued: nothing more"
 
 
 def test_an_enqueue_failure_leaves_the_job_for_the_next_sweep(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from qgen.config import Settings
-from qgen.domain.failures import FailureCode, ModelError
+from qgen.domain.failures import FailureCode, ModelError, retry_delay
 from qgen.domain.jobs import JobPhase, JobStatus, Usage, question_id
 from qgen.services.jobs import CreateRequest, JobService
 from qgen.services.worker import DeliveryOutcome, WorkerService
@@ -267,9 +268,15 @@ def test_a_stream_without_a_valid_question_is_a_schema_failure(
     )
 
 
-@pytest.mark.parametrize(("asked", "waited"), [(7.0, 7.0), (86_400.0, 600.0)])
-def test_a_model_that_asks_for_a_wait_gets_it_through_a_new_task_and_the_queue_is_not_slowed(
-    store: MemoryStore, clock: FakeClock, queue: InMemoryTaskQueue, asked: float, waited: float
+@pytest.mark.parametrize(
+    ("asked", "waited"), [(None, 10.0), (7.0, 10.0), (30.0, 30.0), (86_400.0, 600.0)]
+)
+def test_a_retryable_failure_queues_the_next_attempt_as_a_new_task_after_a_wait(
+    store: MemoryStore,
+    clock: FakeClock,
+    queue: InMemoryTaskQueue,
+    asked: float | None,
+    waited: float,
 ) -> None:
     job_id = new_job(store, clock)
     busy = ModelError(FailureCode.RATE_LIMIT, "HTTP 429", retry_after_seconds=asked)
@@ -280,22 +287,27 @@ def test_a_model_that_asks_for_a_wait_gets_it_through_a_new_task_and_the_queue_i
     assert not result.retry, "answered 2xx: Cloud Tasks does not back the whole queue off"
     job = store.state.jobs[job_id]
     assert (job.status, job.run, job.last_error_code) == (JobStatus.PENDING, 1, "RATE_LIMIT")
+    assert job.enqueued_at == clock.now + timedelta(seconds=waited), "due when the task runs"
     assert queue.tasks == {f"{job_id}-run1": job_id}
     assert queue.delays[f"{job_id}-run1"] == waited
 
 
-def test_without_a_wait_or_a_queue_the_retry_is_cloud_tasks_redelivery(
+def test_the_wait_doubles_with_each_attempt() -> None:
+    waits = [retry_delay(None, attempt=n, base=10, cap=600) for n in range(1, 8)]
+    assert waits == [10, 20, 40, 80, 160, 320, 600]
+    assert retry_delay(45, attempt=1, base=10, cap=600) == 45
+
+
+def test_without_a_queue_or_when_it_is_down_the_retry_is_cloud_tasks_redelivery(
     store: MemoryStore, clock: FakeClock, queue: InMemoryTaskQueue
 ) -> None:
     job_id = new_job(store, clock)
-    busy = ModelError(FailureCode.RATE_LIMIT, "HTTP 429")
-    service = worker(store, clock, ScriptedModel(stream_end=busy))
-    service.queue = queue
-    assert service.process(job_id).outcome is DeliveryOutcome.RETRYING
-    assert queue.tasks == {}
-    assert store.state.jobs[job_id].run == 0
+    busy = ModelError(FailureCode.RATE_LIMIT, "HTTP 429", retry_after_seconds=3)
+    assert worker(store, clock, ScriptedModel(stream_end=busy)).process(job_id).outcome is (
+        DeliveryOutcome.RETRYING
+    )
+    assert store.state.jobs[job_id].run == 0, "the same task is redelivered"
     queue.fail_with = "Unavailable"
-    asked = ModelError(FailureCode.RATE_LIMIT, "HTTP 429", retry_after_seconds=3)
-    service = worker(store, clock, ScriptedModel(stream_end=asked))
+    service = worker(store, clock, ScriptedModel(stream_end=busy))
     service.queue = queue
     assert service.process(job_id).outcome is DeliveryOutcome.RETRYING, "queue down: 503"

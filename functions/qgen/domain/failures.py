@@ -106,12 +106,11 @@ def failure_for(code: FailureCode, detail: str = "") -> Failure:
     return Failure(code=code, retryable=code in _RETRYABLE, message=message)
 
 
-def retry_delay(asked: float | None, *, cap: float) -> float | None:
-    """The wait before a job's next attempt that the model asked for (None: it did not),
-    never longer than ``cap``."""
-    if asked is None or asked <= 0:
-        return None
-    return min(asked, cap)
+def retry_delay(asked: float | None, *, attempt: int, base: float, cap: float) -> float:
+    """The wait before a job's next attempt: exponential in the attempts made (``base``,
+    2×, 4×, …), at least what the model asked for (a 429's RetryInfo), at most ``cap``."""
+    backoff: float = base * 2.0 ** max(attempt - 1, 0)
+    return min(cap, max(backoff, asked or 0.0))
 
 
 def is_final(failure: Failure, *, attempt: int, max_attempts: int) -> bool:

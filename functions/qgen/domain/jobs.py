@@ -184,6 +184,21 @@ class Lease:
     attempt: int
 
 
+class StopReason(StrEnum):
+    """Why an attempt may write nothing more."""
+
+    CANCELLED = "cancelled"
+    LEASE_LOST = "lease_lost"
+
+
+class AttemptStoppedError(Exception):
+    """The job was cancelled or another delivery took the lease: this attempt must stop."""
+
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
 def task_id_for(job_id: str, run: int) -> str:
     """Cloud Tasks task id for one run of a job: deterministic, so enqueueing twice is a no-op."""
     return f"{job_id}-run{run}"

@@ -1,7 +1,7 @@
 """Every change of a job's life, as pure functions: the job in, the new job (or a refusal) out.
 
-Callers load a job in a unit of work, ask one of these, and save what changed; the repository
-adjusts the owner's active-job counter from the status move (`jobs.slot_delta`). No I/O here.
+Callers load a job in a unit of work, ask one of these, and save what changed; the unit of
+work moves the owner's counter and budget from what changed (`counter_delta`, `budget_delta`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from enum import StrEnum
 from .budgets import reserve, settle
 from .errors import DomainError, ErrorCode, job_not_found
 from .failures import Failure, FailureCode, failure_for, is_final
-from .jobs import Job, JobPhase, JobStatus, Lease, Usage, is_cancellable
+from .jobs import (
+    AttemptStoppedError,
+    Job,
+    JobPhase,
+    JobStatus,
+    Lease,
+    StopReason,
+    Usage,
+    is_cancellable,
+)
 from .prompts import Plan
 
 # ----- the learner's side -------------------------------------------------------------------
@@ -47,12 +56,8 @@ def cancel(job: Job, *, now: datetime, question_ids: list[str] | None = None) ->
             f"This job is already {job.status.value} and cannot be cancelled.",
             details={"status": job.status.value},
         )
-    cancelled = settle(job.changed(status=JobStatus.CANCELLED, completed_at=now))
-    if question_ids is not None:  # the partial questions kept, counted from their documents
-        cancelled = cancelled.changed(
-            questions_saved=len(question_ids), question_ids=list(question_ids)
-        )
-    return cancelled
+    # The partial questions are kept, counted from their documents when given.
+    return counted(settle(job.changed(status=JobStatus.CANCELLED, completed_at=now)), question_ids)
 
 
 def retry(job: Job, *, now: datetime, reservation: int = 0) -> Job:
@@ -128,21 +133,6 @@ def claim(job_id: str, job: Job | None, *, now: datetime, lease_seconds: int, to
     return Claim(ClaimKind.CLAIMED, claimed, Lease(job_id, token, attempt))
 
 
-class StopReason(StrEnum):
-    """Why an attempt may write nothing more."""
-
-    CANCELLED = "cancelled"
-    LEASE_LOST = "lease_lost"
-
-
-class AttemptStoppedError(Exception):
-    """The job was cancelled or another delivery took the lease: this attempt must stop."""
-
-    def __init__(self, reason: StopReason) -> None:
-        super().__init__(reason.value)
-        self.reason = reason
-
-
 def held(job: Job | None, lease: Lease) -> Job:
     """The job, if ``lease`` still holds it; else raise AttemptStoppedError (write nothing)."""
     if job is not None and job.status is JobStatus.CANCELLED:
@@ -170,11 +160,8 @@ def plan_of(job: Job) -> Plan | None:
 def progress(job: Job, *, question_ids: list[str], generated: int, rejected: int) -> Job:
     """The counts as they stand: the questions saved so far (their documents are the truth;
     this copy may lag them by a second) and the items the parser judged, over all attempts."""
-    return job.changed(
-        questions_saved=len(question_ids),
-        question_ids=list(question_ids),
-        questions_generated=generated,
-        questions_rejected=rejected,
+    return counted(job, question_ids).changed(
+        questions_generated=generated, questions_rejected=rejected
     )
 
 
@@ -183,10 +170,8 @@ def complete(
 ) -> Job:
     """Done: the saved questions counted from their documents."""
     started = job.started_at or job.created_at
-    ended = _ended(job, usage)
+    ended = counted(_ended(job, usage), question_ids)
     return settle(ended).changed(
-        questions_saved=len(question_ids),
-        question_ids=list(question_ids),
         status=JobStatus.COMPLETED,
         phase=JobPhase.FINALIZING,
         completed_at=now,
@@ -204,6 +189,7 @@ def fail_attempt(
     usage: Usage | None = None,
     new_run: bool = False,
     question_ids: list[str] | None = None,
+    retry_at: datetime | None = None,
 ) -> Job:
     """Back to pending for another delivery, or failed for good (the one finality rule).
 
@@ -213,8 +199,7 @@ def fail_attempt(
     ended = _ended(job, usage).changed(
         last_error_code=failure.code.value, error_message=failure.message
     )
-    if question_ids is not None:  # counted from the documents by the caller
-        ended = ended.changed(questions_saved=len(question_ids), question_ids=list(question_ids))
+    ended = counted(ended, question_ids)
     if is_final(failure, attempt=job.attempts, max_attempts=max_attempts):
         return settle(ended).changed(
             status=JobStatus.FAILED,
@@ -222,9 +207,21 @@ def fail_attempt(
             retryable=failure.retryable,
             completed_at=now,
         )
+    # `enqueued_at`: when the next attempt is due (the stale sweep measures from it).
     return ended.changed(
-        status=JobStatus.PENDING, enqueued_at=now, run=job.run + 1 if new_run else job.run
+        status=JobStatus.PENDING,
+        enqueued_at=retry_at or now,
+        run=job.run + 1 if new_run else job.run,
     )
+
+
+def requeue_stale(job: Job, *, now: datetime, stale_before: datetime) -> Job | None:
+    """A pending job whose task has not run long after it was due: a new run (a new task
+    name); None if it moved on meanwhile."""
+    due = job.enqueued_at
+    if job.status is not JobStatus.PENDING or due is None or due >= stale_before:
+        return None
+    return job.changed(run=job.run + 1, enqueued_at=now)
 
 
 def recover_lost_worker(job: Job, *, now: datetime, max_attempts: int) -> Job | None:
@@ -233,6 +230,13 @@ def recover_lost_worker(job: Job, *, now: datetime, max_attempts: int) -> Job | 
         return None
     lost = failure_for(FailureCode.WORKER_LOST)
     return fail_attempt(job, lost, now=now, max_attempts=max_attempts, new_run=True)
+
+
+def counted(job: Job, question_ids: list[str] | None) -> Job:
+    """The job's saved questions as counted (None: as they stand)."""
+    if question_ids is None:
+        return job
+    return job.changed(questions_saved=len(question_ids), question_ids=list(question_ids))
 
 
 def _ended(job: Job, usage: Usage | None) -> Job:

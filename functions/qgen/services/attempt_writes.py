@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from ..domain import transitions
 from ..domain.failures import Failure
@@ -99,7 +100,13 @@ class AttemptWrites:
         return self._fenced(write)
 
     def fail(
-        self, failure: Failure, end: AttemptEnd, *, max_attempts: int, new_run: bool = False
+        self,
+        failure: Failure,
+        end: AttemptEnd,
+        *,
+        max_attempts: int,
+        new_run: bool = False,
+        retry_in: float = 0,
     ) -> Job:
         """Back to pending for redelivery, or failed for good (the domain decides which). A
         plan the model made is kept, so the next attempt resumes under the same cap."""
@@ -115,6 +122,7 @@ class AttemptWrites:
                 usage=end.usage,
                 question_ids=ids,
                 new_run=new_run,
+                retry_at=now + timedelta(seconds=retry_in),
             )
 
         return self._fenced(write)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -110,11 +110,9 @@ class CleanupService:
         report = RecoveryReport()
         for stored in self.scans.expired_leases(now):
             self._recover(stored, report)
-        # Same task name: a no-op while the task still exists; it only revives a lost task.
         stale_before = now - timedelta(seconds=s.stale_pending_seconds)
         for stored in self.scans.stale_pending(stale_before):
-            if self._enqueue(stored.job_id, stored.job.run, report):
-                report.pending_requeued.append(stored.job_id)
+            self._requeue_stale(stored.job_id, stale_before, report)
         for user_id in self.scans.users_to_recount():
             self._repair_counter(user_id, report)
         log.info(
@@ -170,6 +168,27 @@ class CleanupService:
                 "worker lost on the last attempt; job failed",
                 extra={**context, "event": "job.failed", "retryable": job.retryable},
             )
+
+    def _requeue_stale(self, job_id: str, stale_before: datetime, report: RecoveryReport) -> None:
+        """A pending job whose task never ran: a new run under a fresh task name (the old
+        name stays reserved for about an hour, so reusing it could not revive anything)."""
+        now = self.clock()
+
+        def requeue(tx: JobTransaction) -> StoredJob | None:
+            job = tx.get_job(job_id)
+            fresh = (
+                None
+                if job is None
+                else transitions.requeue_stale(job, now=now, stale_before=stale_before)
+            )
+            if job is None or fresh is None:
+                return None  # it ran meanwhile
+            tx.save_job(job_id, job, fresh)
+            return StoredJob(job_id, fresh)
+
+        fresh = self.uow.run(requeue)
+        if fresh is not None and self._enqueue(job_id, fresh.job.run, report):
+            report.pending_requeued.append(job_id)
 
     def _repair_counter(self, user_id: str, report: RecoveryReport) -> None:
         def recount(tx: JobTransaction) -> CounterRepair | None:

@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..domain.jobs import question_id
+from ..domain.jobs import AttemptStoppedError, StopReason, question_id
 from ..domain.prompts import Plan
 from ..domain.questions import QuestionDraft
-from ..domain.transitions import AttemptStoppedError, StopReason
 from .attempt_writes import AttemptWrites
 
 

@@ -13,9 +13,9 @@ from ..config import Settings
 from ..domain import transitions
 from ..domain.budgets import budget_day, service_exhausted
 from ..domain.failures import FailureCode, ModelError, failure_for, retry_delay
-from ..domain.jobs import Job, JobStatus, Usage, task_id_for
+from ..domain.jobs import AttemptStoppedError, Job, JobStatus, StopReason, Usage, task_id_for
 from ..domain.prompts import Plan
-from ..domain.transitions import AttemptStoppedError, ClaimKind, StopReason
+from ..domain.transitions import ClaimKind
 from .attempt_writes import AttemptEnd, AttemptWrites
 from .ports import (
     Clock,
@@ -174,17 +174,24 @@ class WorkerService:
 
     def _fail(self, attempt: _Attempt, error: ModelError) -> DeliveryResult:
         failure = failure_for(error.code, error.detail)
-        delay = retry_delay(error.retry_after_seconds, cap=self.settings.max_retry_delay_seconds)
-        reschedule = delay is not None and self.queue is not None
+        s = self.settings
+        delay = retry_delay(
+            error.retry_after_seconds,
+            attempt=attempt.writes.lease.attempt,
+            base=s.retry_backoff_seconds,
+            cap=s.max_retry_delay_seconds,
+        )
+        reschedule = self.queue is not None
         ended = attempt.writes.fail(
             failure,
             attempt.end(),
             max_attempts=self.settings.max_attempts,
             new_run=reschedule,
+            retry_in=delay if reschedule else 0,
         )
         final = ended.status is JobStatus.FAILED
         outcome = DeliveryOutcome.FAILED if final else DeliveryOutcome.RETRYING
-        if not final and reschedule and self._requeue(attempt, ended, delay or 0):
+        if not final and reschedule and self._requeue(attempt, ended, delay):
             outcome = DeliveryOutcome.RESCHEDULED
         log.warning(
             "job attempt failed",

@@ -10,10 +10,9 @@ import threading
 from typing import Any
 
 import pytest
-from qgen.domain.jobs import Lease, question_id
+from qgen.domain.jobs import AttemptStoppedError, Lease, StopReason, question_id
 from qgen.domain.prompts import Plan
 from qgen.domain.questions import QuestionDraft, QuestionType
-from qgen.domain.transitions import AttemptStoppedError, StopReason
 from qgen.services.question_writer import Counts, ProgressPolicy, QuestionWriter
 
 POLICY = ProgressPolicy(interval=1.0, heartbeat=40.0)

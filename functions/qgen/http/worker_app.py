@@ -1,7 +1,8 @@
 """The worker function's HTTP edge: who may call, what body, which status for Cloud Tasks.
 
 Cloud Tasks treats any 2xx as done and anything else as "deliver again with backoff", so a
-retryable failure with deliveries left answers 503 and everything else answers 200.
+retryable failure answers 200 once its next attempt is queued as a new task (the queue is not
+slowed), and 503 — deliberate back-pressure — only when that task could not be created.
 """
 
 from __future__ import annotations

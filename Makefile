@@ -77,6 +77,7 @@ bench: venv
 	$(PY) -m benchmarks.create_jobs
 	$(PY) -m benchmarks.worker_stream
 	$(PY) -m benchmarks.cleanup_retention
+	$(PY) -m benchmarks.cleanup_recovery
 
 ## Clients: the web client's dev server against the local stack (starts one unless `make dev` runs)
 web: venv web-deps

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # The whole project's daily tokens: new jobs are refused and no new model call starts
     # once it is spent (about 1,000 learners using their whole budget).
     project_daily_token_ceiling: PositiveInt = 40_000_000
+    # How old a worker's reading of the project's spend may be (the ceiling is coarse).
+    spend_reading_max_age_seconds: float = Field(default=10.0, ge=0)
 
     # --- HTTP ---
     cors_allowed_origins: Annotated[list[str], NoDecode] = Field(

@@ -85,7 +85,10 @@ def test_past_the_budget_a_job_is_refused_until_midnight(backend: Backend) -> No
 def test_past_the_project_ceiling_admissions_stop_and_workers_start_no_model_call(
     backend: Backend,
 ) -> None:
-    jobs, worker = services(backend, project_daily_token_ceiling=1_000)
+    # A worker reads the project's spend at most every few seconds; here, every time.
+    jobs, worker = services(
+        backend, project_daily_token_ceiling=1_000, spend_reading_max_age_seconds=0
+    )
     waiting = create(jobs)
     assert worker.process(create(jobs)).outcome == "completed"  # 1,200 spent: past it
     with pytest.raises(DomainError) as exc:

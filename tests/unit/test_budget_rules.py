@@ -83,3 +83,21 @@ def test_checks_refuse_past_the_limit_with_the_wait_until_midnight() -> None:
         b.check_ceiling(1_000, ceiling=1_000, now=NOW)
     assert exc.value.code is ErrorCode.SERVICE_BUDGET_EXHAUSTED
     assert b.LearnerBudget(reserved=1_000, spent=3_500).remaining(4_000) == 0
+
+
+def test_a_worker_reads_the_project_spend_at_most_every_few_seconds() -> None:
+    from qgen.services.spend_gauge import SpendGauge
+
+    class Reader:
+        reads = 0
+
+        def project_spend(self, day: str) -> int:
+            self.reads += 1
+            return 100 * self.reads
+
+    reader, ticks = Reader(), [0.0]
+    gauge = SpendGauge(reader, lambda: NOW, max_age_seconds=10, monotonic=lambda: ticks[0])  # type: ignore[arg-type]
+    assert (gauge.spent_today(), gauge.spent_today()) == (100, 100)
+    ticks[0] = 10.0
+    assert gauge.spent_today() == 200
+    assert reader.reads == 2

@@ -9,6 +9,7 @@ repair recounts inside one.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -88,7 +89,7 @@ class CleanupService:
     # ----- retention -----------------------------------------------------------------------
 
     def retention(self) -> RetentionReport:
-        now = self.clock()
+        started, now = time.monotonic(), self.clock()
         deleted = {
             status: self.scans.delete_finished_before(status, now - timedelta(days=days))
             for status, days in self._retention_days.items()
@@ -100,13 +101,16 @@ class CleanupService:
             total=sum(deleted.values()),
             expired_limit_documents=self.scans.delete_expired_limits(now),
         )
-        log.info("retention finished", extra={"event": "cleanup.retention", **report.dump()})
+        log.info(
+            "retention finished",
+            extra={"event": "cleanup.retention", **report.dump(), "durationMs": _ms_since(started)},
+        )
         return report
 
     # ----- recovery ------------------------------------------------------------------------
 
     def recovery(self) -> RecoveryReport:
-        s, now = self.settings, self.clock()
+        started, s, now = time.monotonic(), self.settings, self.clock()
         report = RecoveryReport()
         for stored in self.scans.expired_leases(now):
             self._recover(stored, report)
@@ -123,6 +127,7 @@ class CleanupService:
                 "failedWorkerLost": len(report.failed_worker_lost),
                 "pendingRequeued": len(report.pending_requeued),
                 "countersRepaired": len(report.counters_repaired),
+                "durationMs": _ms_since(started),
             },
         )
         return report
@@ -227,3 +232,8 @@ class CleanupService:
                 extra={"event": "cleanup.enqueue_failed", "jobId": job_id},
             )
             return False
+
+
+def _ms_since(started: float) -> int:
+    """Milliseconds since ``started`` (time.monotonic()): a run's duration, for its log line."""
+    return int((time.monotonic() - started) * 1000)

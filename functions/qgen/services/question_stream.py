@@ -9,6 +9,7 @@ so no more is paid for).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
 from ..config import Settings
@@ -44,6 +45,8 @@ class QuestionStream:
         self.saved = 0
         self.rejected = 0
         self._handed = 0  # questions given to the writer in this attempt
+        # When (monotonic) this attempt handed over the job's very first question, if it did.
+        self.first_question_at: float | None = None
         # Items judged over all attempts (generated, rejected), once this attempt has run.
         self.counts: tuple[int, int] | None = None
 
@@ -128,6 +131,8 @@ class QuestionStream:
         room = self.plan.total - already - self._handed
         accepted = [i for i in items if isinstance(i, AcceptedItem)]
         kept = accepted[: max(room, 0)]
+        if kept and already == 0 and self._handed == 0:
+            self.first_question_at = time.monotonic()
         judged = len(items) - (len(accepted) - len(kept))
         writer.add([i.draft for i in kept], generated=judged, rejected=judged - len(kept))
         self._handed += len(kept)

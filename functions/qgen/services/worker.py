@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
 from ..config import Settings
 from ..domain import transitions
-from ..domain.budgets import budget_day, service_exhausted
+from ..domain.budgets import service_exhausted
 from ..domain.failures import FailureCode, ModelError, failure_for, retry_delay
 from ..domain.jobs import AttemptStoppedError, Job, JobStatus, StopReason, Usage, task_id_for
 from ..domain.prompts import Plan
@@ -27,6 +27,7 @@ from .ports import (
     UnitOfWork,
 )
 from .question_stream import QuestionStream
+from .spend_gauge import SpendGauge
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +70,24 @@ class _Attempt:
     saved: int = 0
     rejected: int = 0
     counts: tuple[int, int] | None = None
+    first_question_at: float | None = None  # monotonic; set if it handed over the job's first
 
     def end(self) -> AttemptEnd:
         return AttemptEnd(plan=self.plan, counts=self.counts, usage=self.usage)
 
     def log_fields(self) -> dict[str, object]:
         lease = self.writes.lease
-        return {
+        fields: dict[str, object] = {
             "jobId": lease.job_id,
             "userId": self.job.user_id,
             "attempt": lease.attempt,
             "durationMs": int((time.monotonic() - self.started) * 1000),
             "usage": self.usage.model_dump(by_alias=True) if self.usage else None,
         }
+        if self.first_question_at is not None:
+            # Claim -> the job's first question handed to the writer (one commit from the learner).
+            fields["firstQuestionMs"] = int((self.first_question_at - self.started) * 1000)
+        return fields
 
 
 @dataclass
@@ -93,6 +99,12 @@ class WorkerService:
     clock: Clock
     # Where a job is queued again after a wait; None: every retry is Cloud Tasks' redelivery.
     queue: TaskQueue | None = None
+    _spend: SpendGauge = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._spend = SpendGauge(
+            self.reader, self.clock, max_age_seconds=self.settings.spend_reading_max_age_seconds
+        )
 
     def process(self, job_id: str) -> DeliveryResult:
         attempt = self._claim(job_id)
@@ -159,7 +171,7 @@ class WorkerService:
         return _Attempt(writes, decision.job, started=time.monotonic())
 
     def _run(self, attempt: _Attempt) -> None:
-        spent_today = self.reader.project_spend(budget_day(self.clock()))
+        spent_today = self._spend.spent_today()
         if service_exhausted(spent_today, ceiling=self.settings.project_daily_token_ceiling):
             # No new model call once the project's day is spent; the job waits (retryable).
             raise ModelError(FailureCode.SERVICE_BUDGET, "project daily token ceiling")
@@ -170,6 +182,7 @@ class WorkerService:
             attempt.usage, attempt.plan = stream.usage, stream.plan
             attempt.saved, attempt.rejected = stream.saved, stream.rejected
             attempt.counts = stream.counts
+            attempt.first_question_at = stream.first_question_at
         attempt.writes.complete(attempt.end(), model=stream.model_used or self.model.model)
 
     def _fail(self, attempt: _Attempt, error: ModelError) -> DeliveryResult:

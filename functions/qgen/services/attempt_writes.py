@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..domain import transitions
 from ..domain.failures import Failure
-from ..domain.jobs import Job, Lease, Usage
+from ..domain.jobs import Job, Lease, Usage, question_id
 from ..domain.prompts import Plan
 from ..domain.questions import QuestionDraft, SavedQuestion
 from .ports import Clock, JobTransaction, UnitOfWork
@@ -28,6 +28,8 @@ class AttemptEnd:
     plan: Plan | None = None
     counts: tuple[int, int] | None = None
     usage: Usage | None = None
+    # Questions to save in the last commit (those the writer had not committed yet).
+    questions: tuple[QuestionDraft, ...] = ()
 
 
 class AttemptWrites:
@@ -53,16 +55,33 @@ class AttemptWrites:
 
     def save_questions(self, positioned: list[tuple[str, QuestionDraft]], *, topic: str) -> None:
         """Question documents only (the job document is not written): one fenced commit."""
-        job_id, now = self.lease.job_id, self._clock()
+        now = self._clock()
 
         def write(tx: JobTransaction, job: Job) -> None:
-            for question_id, draft in positioned:
-                saved = SavedQuestion.of(
-                    draft, job_id=job_id, user_id=job.user_id, topic=topic, now=now
-                )
-                tx.put_question(question_id, saved)
+            for qid, draft in positioned:
+                tx.put_question(qid, self._saved(draft, job, topic, now))
 
         self._fenced(write)
+
+    def _saved(self, draft: QuestionDraft, job: Job, topic: str, now: datetime) -> SavedQuestion:
+        return SavedQuestion.of(
+            draft, job_id=self.lease.job_id, user_id=job.user_id, topic=topic, now=now
+        )
+
+    def _put(
+        self,
+        tx: JobTransaction,
+        job: Job,
+        drafts: tuple[QuestionDraft, ...],
+        *,
+        first: int,
+        now: datetime,
+    ) -> list[str]:
+        """Save ``drafts`` at the positions from ``first`` on; their ids."""
+        ids = [question_id(self.lease.job_id, first + i) for i in range(len(drafts))]
+        for qid, draft in zip(ids, drafts, strict=True):
+            tx.put_question(qid, self._saved(draft, job, job.topic or "", now))
+        return ids
 
     def save_progress(
         self, *, plan: Plan | None, question_ids: list[str], generated: int, rejected: int
@@ -95,6 +114,7 @@ class AttemptWrites:
 
         def write(tx: JobTransaction, job: Job) -> Job:
             job, ids = self._ending(tx, job, end)
+            ids += self._put(tx, job, end.questions, first=len(ids), now=now)
             return transitions.complete(job, question_ids=ids, now=now, usage=usage, model=model)
 
         return self._fenced(write)

@@ -17,7 +17,7 @@ from ..domain import transitions
 from ..domain.failures import FailureCode, ModelError
 from ..domain.jobs import Job, Usage
 from ..domain.prompts import GenerationRequest, Plan, plan_from
-from ..domain.questions import normalise_question_text
+from ..domain.questions import QuestionDraft, normalise_question_text
 from ..domain.stream_parser import AcceptedItem, ParsedItem, StreamParser
 from ..domain.stream_text import StreamFormatError
 from .attempt_writes import AttemptWrites
@@ -45,6 +45,8 @@ class QuestionStream:
         self.saved = 0
         self.rejected = 0
         self._handed = 0  # questions given to the writer in this attempt
+        # Finished questions the writer had not committed when the stream ended.
+        self.leftovers: list[QuestionDraft] = []
         # When (monotonic) this attempt handed over the job's very first question, if it did.
         self.first_question_at: float | None = None
         # Items judged over all attempts (generated, rejected), once this attempt has run.
@@ -64,13 +66,17 @@ class QuestionStream:
         parser = StreamParser(seen={normalise_question_text(q) for q in existing}, envelope=True)
         writer = QuestionWriter(self._writes, self._policy, counts)
         writer.start(self.plan)
+        finished = False
         try:
             self._read(self._request(job, existing), job, parser, writer, already=len(saved))
+            finished = True
         finally:
             try:
-                writer.close()
+                # A finished stream's last questions go with the completion, in one commit.
+                self.leftovers = writer.close(hand_back=finished)
             finally:
-                self.saved, self.rejected = writer.saved_this_attempt, parser.rejected_total
+                self.saved = writer.saved_this_attempt + len(self.leftovers)
+                self.rejected = parser.rejected_total
                 self.counts = (counts.generated, counts.rejected)
 
     def _request(self, job: Job, existing: tuple[str, ...]) -> GenerationRequest:

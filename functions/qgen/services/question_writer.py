@@ -100,17 +100,22 @@ class QuestionWriter:
             self._changed = True
             self._cond.notify()
 
-    def close(self) -> None:
-        """Commit the questions still waiting, and stop. Raises AttemptStoppedError if any
-        commit found the attempt stopped."""
+    def close(self, *, hand_back: bool = False) -> list[QuestionDraft]:
+        """Stop, committing the questions still waiting — or, with ``hand_back``, returning
+        them for the attempt's last commit to write (one commit fewer at the end). Raises
+        AttemptStoppedError if any commit found the attempt stopped."""
         with self._cond:
             self._closing = True
+            left: list[QuestionDraft] = []
+            if hand_back:
+                left, self._drafts = self._drafts, []
             self._cond.notify()
         self._thread.join()
         if self._error is not None:
             raise self._error
         if self._stopped is not None:
             raise AttemptStoppedError(self._stopped)
+        return left
 
     # ----- writer thread -------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from ..domain.budgets import service_exhausted
 from ..domain.failures import FailureCode, ModelError, failure_for, retry_delay
 from ..domain.jobs import AttemptStoppedError, Job, JobStatus, StopReason, Usage, task_id_for
 from ..domain.prompts import Plan
+from ..domain.questions import QuestionDraft
 from ..domain.transitions import ClaimKind
 from .attempt_writes import AttemptEnd, AttemptWrites
 from .ports import (
@@ -71,9 +72,10 @@ class _Attempt:
     rejected: int = 0
     counts: tuple[int, int] | None = None
     first_question_at: float | None = None  # monotonic; set if it handed over the job's first
+    leftovers: tuple[QuestionDraft, ...] = ()
 
     def end(self) -> AttemptEnd:
-        return AttemptEnd(plan=self.plan, counts=self.counts, usage=self.usage)
+        return AttemptEnd(self.plan, self.counts, self.usage, self.leftovers)
 
     def log_fields(self) -> dict[str, object]:
         lease = self.writes.lease
@@ -182,6 +184,7 @@ class WorkerService:
             attempt.usage, attempt.plan = stream.usage, stream.plan
             attempt.saved, attempt.rejected = stream.saved, stream.rejected
             attempt.counts = stream.counts
+            attempt.leftovers = tuple(stream.leftovers)
             attempt.first_question_at = stream.first_question_at
         attempt.writes.complete(attempt.end(), model=stream.model_used or self.model.model)
 

@@ -352,6 +352,10 @@ class Stack:
             "WORKER_URL": c.worker_url,
             "CLEANUP_URL": c.cleanup_url,
             "TASKS_SERVICE_ACCOUNT": "",
+            # Local retries come quickly (production waits 10 s, doubling): a learner trying
+            # the stack, and the tests, see a failing job end in seconds, not minutes.
+            "RETRY_BACKOFF_SECONDS": "0.5",
+            "MAX_RETRY_DELAY_SECONDS": "3",
             "PYTHONUNBUFFERED": "1",
             **c.function_env,
         }

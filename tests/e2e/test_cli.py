@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import urllib.error
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from google.api_core import exceptions as gexc
+from qgen.adapters.firestore.documents import RESERVED, SPENT, budget_id
+from qgen.adapters.firestore.names import TOKEN_BUDGETS
+from qgen.domain.budgets import budget_day
 
 from dev.model_server.client import AdminClient
 from dev.stack import ROOT, Stack, free_port, wipe_firestore
@@ -260,6 +266,59 @@ def test_reads_go_through_the_security_rules_as_the_signed_in_user(
         list(as_alice.collection(QUESTIONS).limit(1).stream())  # no userId filter
     with pytest.raises(gexc.PermissionDenied):
         as_alice.collection(JOBS).document(job_id).update({"status": "pending"})
+
+
+def test_limits_show_what_is_left_and_follow_the_jobs(
+    cli: Callable[[str], Cli], live_api: httpx.Client, db: Any, model: AdminClient
+) -> None:
+    alice = cli("alice")
+    # Budgets renew at midnight UTC, shown in the local time zone: 05:30 in Kolkata.
+    kolkata = {"TZ": "Asia/Kolkata"}
+    midnight = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time())
+    local = midnight.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Kolkata"))
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    renews = f"{'tomorrow ' if local.date() != today else ''}at 05:30"
+
+    fresh = alice("limits", **kolkata)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    active, hourly, daily = fresh.stdout.splitlines()
+    assert active == "active jobs     0 of 3"
+    # Hourly windows end on the UTC hour, half past in Kolkata.
+    assert re.fullmatch(r"jobs this hour  0 of 20 \(renews (tomorrow )?at \d\d:30\)", hourly)
+    assert daily == (
+        "today's budget  about 10 more jobs today: 40,000 of 40,000 tokens left "
+        f"(0 used, 0 held by running jobs; renews {renews})"
+    )
+
+    # A job takes a place in this hour's window; when it ends its reservation comes back and
+    # what it really used is spent.
+    done = alice("generate", "3 questions about world capitals")
+    assert done.returncode == 0, done.stdout + done.stderr
+    served = live_api.get("/limits", headers=bearer("alice")).json()
+    assert json.loads(alice("limits", "--json").stdout) == served
+    tokens = served["dailyTokens"]
+    assert served["activeJobs"]["used"] == 0
+    assert served["hourlyJobs"]["used"] == 1
+    assert tokens["reserved"] == 0
+    assert tokens["spent"] > 0
+    after = alice("limits", **kolkata).stdout
+    assert "active jobs     0 of 3" in after
+    assert "jobs this hour  1 of 20" in after
+    left = tokens["jobsRemaining"]
+    assert (
+        f"today's budget  about {left} more job{'s' if left != 1 else ''} today: "
+        f"{tokens['remaining']:,} of 40,000 tokens left ({tokens['spent']:,} used, "
+        "0 held by running jobs;"
+    ) in after
+
+    # Today's budget all but spent: no room for one more job's reservation.
+    day = budget_day(datetime.now(UTC))
+    db.collection(TOKEN_BUDGETS).document(budget_id("alice", day)).set(
+        {RESERVED: 0, SPENT: 38_000, "userId": "alice", "day": day}
+    )
+    assert "today's budget  no more jobs today: 2,000 of 40,000" in alice("limits").stdout
+    line = one_error_line(alice("generate", "NATO alphabet"), "BUDGET_EXCEEDED")
+    assert "renews at midnight UTC" in line
 
 
 def test_errors_are_one_line_with_the_code(

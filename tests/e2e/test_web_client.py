@@ -20,12 +20,17 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from qgen.adapters.firestore.documents import RESERVED, SPENT, budget_id
+from qgen.adapters.firestore.names import TOKEN_BUDGETS
+from qgen.domain.budgets import budget_day
 
 from dev.model_server.client import AdminClient
 from dev.stack import ROOT, Stack, free_port
@@ -132,8 +137,11 @@ def open_page(browser: Any, web_app: str, db: Any) -> Iterator[Callable[..., Any
     contexts: list[Any] = []
     errors: list[str] = []
 
-    def _open(uid: str, viewport: dict[str, int] = DESKTOP) -> Any:
-        context = browser.new_context(viewport=viewport)
+    def _open(uid: str, viewport: dict[str, int] = DESKTOP, timezone: str | None = None) -> Any:
+        options: dict[str, Any] = {"viewport": viewport}
+        if timezone:
+            options["timezone_id"] = timezone
+        context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"{uid}: {exc}"))
@@ -184,6 +192,33 @@ def progress_value(page: Any, topic: str) -> int:
 
 
 wait_until = functools.partial(wait_for, timeout=30)
+
+# UTC+05:30 all year: the budgets' midnight UTC is 05:30 there, never the same clock time.
+KOLKATA = "Asia/Kolkata"
+
+
+def limit_value(page: Any, name: str) -> Any:
+    return page.locator(f'.limits [data-limit="{name}"] .limit-value')
+
+
+def renews(moment: datetime, timezone: str) -> str:
+    """How the panel words a reset time: "at 05:30" today, "tomorrow at 05:30" otherwise."""
+    zone = ZoneInfo(timezone)
+    local, today = moment.astimezone(zone), datetime.now(zone).date()
+    day = "tomorrow " if local.date() == today + timedelta(days=1) else ""
+    return f"{day}at {local:%H:%M}"
+
+
+def next_midnight_utc() -> datetime:
+    return datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
+
+
+def seed_spend(db: Any, uid: str, spent: int) -> None:
+    """Today's token budget document of `uid`, as the unit of work keeps it."""
+    day = budget_day(datetime.now(UTC))
+    db.collection(TOKEN_BUDGETS).document(budget_id(uid, day)).set(
+        {RESERVED: 0, SPENT: spent, "userId": uid, "day": day}
+    )
 
 
 def test_learner_follows_jobs_live_cancels_one_and_opens_the_questions_of_another(
@@ -324,6 +359,99 @@ def test_pending_jobs_wait_then_show_retrying_and_can_be_cancelled(
     expect(page.locator("#active-badge")).to_be_hidden()
 
 
+def test_the_panel_shows_the_learners_limits_and_they_follow_a_new_job(
+    open_page: Callable[..., Any], live_api: httpx.Client, model: AdminClient
+) -> None:
+    page = open_page("alice", timezone=KOLKATA)
+    page.locator("#tasks-toggle").click()
+    panel = page.get_by_role("dialog", name="Background tasks")
+    limits = panel.get_by_role("region", name="Your limits")
+    expect(limits).to_be_visible()
+    # Fetched from GET /limits as the panel opens: nothing used yet.
+    expect(limit_value(page, "active")).to_have_text("0 of 3")
+    expect(limit_value(page, "hourly")).to_have_text("0 of 20")
+    expect(limit_value(page, "daily")).to_have_text("About 10 more jobs today")
+    daily_note = page.locator('.limits [data-limit="daily"] .limit-note')
+    # Midnight UTC, in the learner's own time zone.
+    expect(daily_note).to_have_text(f"Renews {renews(next_midnight_utc(), KOLKATA)}")
+    expect(page.locator('.limits [data-limit="hourly"] .limit-note')).to_be_hidden()
+    expect(limits).to_have_attribute("aria-busy", "false")
+    for term in ("Active jobs", "Jobs this hour", "Today's budget"):
+        expect(limits.get_by_role("term").filter(has_text=term)).to_have_count(1)
+
+    # A new job takes a slot, a place in this hour's window and a reservation of tokens.
+    submit(page, "NATO alphabet")
+    nato = card(page, "NATO phonetic alphabet")
+    expect(nato).to_have_attribute("data-status", "processing", timeout=15_000)
+    expect(limit_value(page, "active")).to_have_text("1 of 3")
+    expect(limit_value(page, "hourly")).to_have_text("1 of 20")
+    expect(limit_value(page, "daily")).to_have_text("About 9 more jobs today")
+    bar = page.locator('.limits [data-limit="active"] .limit-bar > span')
+    assert bar.evaluate("e => e.style.width") == "33%"
+
+    # When it ends (cancelled here) the slot and the reservation come back; what the job
+    # really used stays spent, and the hour's window keeps counting it.
+    nato.get_by_role("button", name="Cancel NATO phonetic alphabet").click()
+    expect(nato).to_have_attribute("data-status", "cancelled")
+    expect(limit_value(page, "active")).to_have_text("0 of 3")
+    expect(limit_value(page, "hourly")).to_have_text("1 of 20")
+    served = live_api.get("/limits", headers=bearer("alice")).json()
+    assert served["activeJobs"] == {"used": 0, "limit": 3}
+    assert served["dailyTokens"]["reserved"] == 0
+    left = served["dailyTokens"]["jobsRemaining"]
+    expect(limit_value(page, "daily")).to_have_text(
+        f"About {left} more job{'s' if left != 1 else ''} today"
+    )
+
+    # A job another client starts (the CLI, the API) moves them too: the listener notices.
+    created = live_api.post(
+        "/jobs", json={"prompt": "3 questions about world capitals"}, headers=bearer("alice")
+    )
+    assert created.status_code == 202, created.text
+    expect(limit_value(page, "hourly")).to_have_text("2 of 20")
+    expect(card(page, "World capitals")).to_have_attribute(
+        "data-status", "completed", timeout=30_000
+    )
+    expect(limit_value(page, "active")).to_have_text("0 of 3")
+
+
+def test_budget_refusals_are_toasts_in_the_learners_words_and_local_time(
+    open_page: Callable[..., Any], db: Any, model: AdminClient
+) -> None:
+    # Today's budget all but spent: what is left cannot hold a job's reservation.
+    seed_spend(db, "alice", 38_000)
+    page = open_page("alice", timezone=KOLKATA)
+    page.locator("#tasks-toggle").click()
+    expect(limit_value(page, "daily")).to_have_text("No more jobs today")
+    expect(page.locator('.limits [data-limit="daily"]')).to_have_class(re.compile("limit-full"))
+    when = renews(next_midnight_utc(), KOLKATA)
+
+    submit(page, "NATO alphabet")
+    refused = page.get_by_role("alert").filter(has_text="BUDGET_EXCEEDED")
+    expect(refused.locator("span")).to_have_text(
+        re.compile(
+            r"^Could not start: You have used today's question allowance\. "
+            rf"It renews {when} \(in ((\d+ h )?\d+ min|less than a minute)\)\. "
+            r"\(BUDGET_EXCEEDED\)$"
+        )
+    )
+    expect(page.locator(".job-card")).to_have_count(0)
+    shoot(page, "web-panel-budget.png", doc=True)
+    refused.get_by_role("button", name="Dismiss").click()
+
+    # The whole service's day spent (another learner's spend counts too): a 503 with its words.
+    seed_spend(db, "alice", 0)
+    seed_spend(db, "everyone-else", 40_000_000)
+    submit(page, "NATO alphabet")
+    exhausted = page.get_by_role("alert").filter(has_text="SERVICE_BUDGET_EXHAUSTED")
+    expect(exhausted).to_contain_text(
+        f"The service has reached its question limit for today. Try again {when} (in "
+    )
+    expect(page.locator(".job-card")).to_have_count(0)
+    # The learner's own numbers are fetched again after the refusal.
+    expect(limit_value(page, "daily")).to_have_text("About 10 more jobs today")
+
+
 def test_a_second_user_sees_none_of_the_first_users_jobs_on_a_phone(
     open_page: Callable[..., Any], live_api: httpx.Client, model: AdminClient
 ) -> None:
@@ -346,6 +474,10 @@ def test_a_second_user_sees_none_of_the_first_users_jobs_on_a_phone(
     expect(panel.get_by_text("No background tasks")).to_be_visible()
     expect(panel.locator(".job-card")).to_have_count(0)
     expect(bob.locator("#active-badge")).to_be_hidden()
+    # Bob's own limits: alice's job is not counted against him.
+    expect(panel.get_by_role("region", name="Your limits")).to_be_visible()
+    expect(limit_value(bob, "active")).to_have_text("0 of 3")
+    expect(limit_value(bob, "hourly")).to_have_text("0 of 20")
     # The panel fits the phone's width; nothing scrolls sideways.
     box = wait_until(
         lambda: (b := panel.bounding_box()) and abs(b["x"]) < 1 and b, what="the panel to slide in"

@@ -1,4 +1,5 @@
-"""The `qgen` command without the stack: identity, saved sign-in, real-project sign-in."""
+"""The `qgen` command without the stack: identity, saved sign-in, real-project sign-in, and
+`qgen limits` rendered from a fake API."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import base64
 import json
 import stat
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from qgen_cli import config
-from qgen_cli.app import app
+from qgen_cli.app import app, renews
 from qgen_cli.auth import TokenSource, local_id_token
 from typer.testing import CliRunner
 
@@ -169,3 +172,116 @@ def test_email_sign_in_needs_the_project_settings(home: Path) -> None:
     done = CliRunner().invoke(app, ["login", "--email", "ann@example.com"])
     assert done.exit_code == 1
     assert done.stderr.startswith("error INVALID_ARGUMENT: --email needs --project")
+
+
+LIMITS = {
+    "activeJobs": {"used": 1, "limit": 3},
+    "hourlyJobs": {"used": 2, "limit": 20, "resetsAt": "2026-11-30T23:00:00Z"},
+    "dailyTokens": {
+        "limit": 40000,
+        "spent": 1200,
+        "reserved": 4000,
+        "remaining": 34800,
+        "jobsRemaining": 8,
+        "resetsAt": "2026-12-01T00:00:00Z",
+    },
+}
+
+
+class FakeApi(BaseHTTPRequestHandler):
+    """GET /limits as the api function answers it; `answers` says what to send."""
+
+    answers: ClassVar[list[tuple[int, dict[str, Any]]]] = []
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", "")))
+        status, body = self.answers[0] if self.path == "/limits" else (404, {})
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_api(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[list[tuple[int, dict[str, Any]]], list[tuple[str, str]]]]:
+    """The fake API, `qgen` acting as local user alice against it, clocks in UTC+05:30."""
+    answers: list[tuple[int, dict[str, Any]]] = [(200, LIMITS)]
+    seen: list[tuple[str, str]] = []
+    handler = type("Api", (FakeApi,), {"answers": answers, "seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("QGEN_USER", "alice")
+    monkeypatch.setenv("QGEN_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield answers, seen
+    monkeypatch.undo()
+    time.tzset()
+    server.shutdown()
+    server.server_close()
+
+
+def test_limits_shows_what_is_left_in_local_time(
+    fake_api: tuple[list[tuple[int, dict[str, Any]]], list[tuple[str, str]]],
+) -> None:
+    answers, seen = fake_api
+    done = CliRunner().invoke(app, ["limits"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    lines = done.stdout.splitlines()
+    # Midnight UTC is 05:30 in Kolkata; 23:00 UTC is 04:30 there the next day.
+    assert lines[0] == "active jobs     1 of 3"
+    assert lines[1].startswith("jobs this hour  2 of 20 (renews ")
+    assert lines[1].endswith("04:30)")
+    assert lines[2].startswith(
+        "today's budget  about 8 more jobs today: 34,800 of 40,000 tokens left "
+        "(1,200 used, 4,000 held by running jobs; renews "
+    )
+    assert lines[2].endswith("05:30)")
+    (path, authorization) = seen[-1]
+    assert path == "/limits"
+    assert claims(authorization.removeprefix("Bearer "))["sub"] == "alice"
+
+    as_json = CliRunner().invoke(app, ["limits", "--json"])
+    assert json.loads(as_json.stdout) == LIMITS
+
+    # Nothing left for one more job's reservation; one job left is singular.
+    spent = {**LIMITS["dailyTokens"], "remaining": 2000, "jobsRemaining": 0}
+    answers[0] = (200, {**LIMITS, "dailyTokens": spent})
+    assert "today's budget  no more jobs today: 2,000 of 40,000" in (
+        CliRunner().invoke(app, ["limits"], env={"COLUMNS": "200"}).stdout
+    )
+    one = {**LIMITS["dailyTokens"], "jobsRemaining": 1}
+    answers[0] = (200, {**LIMITS, "dailyTokens": one})
+    assert "about 1 more job today:" in CliRunner().invoke(app, ["limits"]).stdout
+
+    # An API error is the one line of every command.
+    answers[0] = (401, {"error": {"code": "UNAUTHENTICATED", "message": "Token expired."}})
+    refused = CliRunner().invoke(app, ["limits"])
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == "error UNAUTHENTICATED: Token expired."
+
+
+def test_reset_times_are_worded_in_the_local_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        morning = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # 17:30 in Kolkata
+        assert renews("2026-11-30T13:00:00Z", now=morning) == "at 18:30"
+        assert renews("2026-12-01T00:00:00Z", now=morning) == "tomorrow at 05:30"
+        evening = datetime(2026, 11, 30, 20, 0, tzinfo=UTC)  # already Dec 1 in Kolkata
+        assert renews("2026-12-01T00:00:00Z", now=evening) == "at 05:30"
+        assert renews("2026-12-03T00:00:00Z", now=morning) == "on 2026-12-03 at 05:30"
+        assert renews(None) == "at an unknown time"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -6,6 +6,7 @@
     qgen jobs                         # your recent jobs
     qgen watch JOB | cancel JOB | retry JOB
     qgen questions [--job JOB]
+    qgen limits                       # what you may still do today
 
 Progress comes from a Firestore listener on the job document, read as you under the security
 rules; every change goes through the HTTPS API. See docs/clients.md.
@@ -133,6 +134,20 @@ def ago(value: Any) -> str:
             n = max(1, round(seconds / size))
             return f"{n} {unit}{'s' if n != 1 else ''} ago"
     return ""
+
+
+def renews(value: Any, now: datetime | None = None) -> str:
+    """A reset time in the local time zone: "at 01:00", "tomorrow at 01:00"."""
+    moment = _when(value)
+    if moment is None:
+        return "at an unknown time"
+    local = moment.astimezone()
+    today = (now or datetime.now(UTC)).astimezone().date()
+    if local.date() == today:
+        return f"at {local:%H:%M}"
+    if (local.date() - today).days == 1:
+        return f"tomorrow at {local:%H:%M}"
+    return f"on {local:%Y-%m-%d} at {local:%H:%M}"
 
 
 def count(n: Any, word: str = "question") -> str:
@@ -323,20 +338,27 @@ def watch(
 
 @app.command()
 @handled
-def limits() -> None:
+def limits(
+    as_json: bool = typer.Option(False, "--json", help="Print GET /limits as JSON."),
+) -> None:
     """What you may still do: active jobs, this hour's jobs, today's question budget."""
     found = Session().api.limits()
+    if as_json:
+        console.print_json(json.dumps(found))
+        return
     active, hourly, tokens = found["activeJobs"], found["hourlyJobs"], found["dailyTokens"]
     console.print(f"active jobs     {active['used']} of {active['limit']}")
     console.print(
         f"jobs this hour  {hourly['used']} of {hourly['limit']}"
-        f" (renews {escape(str(hourly['resetsAt']))})"
+        f" (renews {renews(hourly['resetsAt'])})"
     )
+    left = tokens["jobsRemaining"]
+    jobs_left = f"about {count(left, 'more job')} today" if left > 0 else "no more jobs today"
     console.print(
-        f"today's budget  {tokens['remaining']:,} of {tokens['limit']:,} tokens left"
-        f" — about {count(tokens['jobsRemaining'], 'more job')}"
+        f"today's budget  {jobs_left}: {tokens['remaining']:,} of {tokens['limit']:,} tokens left"
         f" ({tokens['spent']:,} used, {tokens['reserved']:,} held by running jobs;"
-        f" renews {escape(str(tokens['resetsAt']))})"
+        f" renews {renews(tokens['resetsAt'])})",
+        soft_wrap=True,
     )
 
 

@@ -1,5 +1,6 @@
-// The HTTPS API: create, cancel and retry jobs. Every error becomes an ApiError with the
-// service's stable code (docs/api.md), or NETWORK when the service could not be reached.
+// The HTTPS API: create, cancel and retry jobs, and read the learner's limits. Every error
+// becomes an ApiError with the service's stable code (docs/api.md), or NETWORK when the service
+// could not be reached.
 
 import type { Session } from "./session";
 
@@ -8,6 +9,9 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly status: number,
+    readonly details: Record<string, unknown> = {},
+    // Seconds from the Retry-After header, when the service sent one.
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -17,6 +21,29 @@ export interface JobResponse {
   jobId: string;
   status: string;
   [field: string]: unknown;
+}
+
+export interface Count {
+  used: number;
+  limit: number;
+}
+
+// GET /limits (docs/api.md): what the learner may still do. Times are ISO 8601 in UTC.
+export interface Limits {
+  activeJobs: Count;
+  hourlyJobs: Count & { resetsAt: string };
+  dailyTokens: {
+    limit: number;
+    spent: number;
+    reserved: number;
+    remaining: number;
+    jobsRemaining: number;
+    resetsAt: string;
+  };
+}
+
+interface ErrorPayload {
+  error?: { code?: string; message?: string; details?: Record<string, unknown> };
 }
 
 export class Api {
@@ -38,12 +65,16 @@ export class Api {
     return this.call("POST", `/jobs/${encodeURIComponent(jobId)}/retry`);
   }
 
-  private async call(
+  limits(): Promise<Limits> {
+    return this.call("GET", "/limits");
+  }
+
+  private async call<T = JobResponse>(
     method: string,
     path: string,
     body?: unknown,
     extraHeaders: Record<string, string> = {},
-  ): Promise<JobResponse> {
+  ): Promise<T> {
     const headers: Record<string, string> = {
       Authorization: `Bearer ${await this.session.idToken()}`,
       ...extraHeaders,
@@ -59,18 +90,18 @@ export class Api {
     } catch {
       throw new ApiError("NETWORK", "The service could not be reached. Try again shortly.", 0);
     }
-    const payload = (await response.json().catch(() => null)) as
-      | { error?: { code?: string; message?: string } }
-      | JobResponse
-      | null;
+    const payload = (await response.json().catch(() => null)) as unknown;
     if (!response.ok) {
-      const error = (payload as { error?: { code?: string; message?: string } } | null)?.error;
+      const error = (payload as ErrorPayload | null)?.error;
+      const retryAfter = Number(response.headers.get("Retry-After") ?? NaN);
       throw new ApiError(
         error?.code ?? `HTTP_${response.status}`,
         error?.message ?? `The service answered ${response.status}.`,
         response.status,
+        error?.details ?? {},
+        Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
       );
     }
-    return payload as JobResponse;
+    return payload as T;
   }
 }

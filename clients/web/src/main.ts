@@ -15,6 +15,7 @@ import {
 import { Api, ApiError } from "./api";
 import { type AppConfig, ConfigError, loadConfig } from "./config";
 import { ACTIVE, type Job, title } from "./jobs";
+import { budgetMessage, LimitsView } from "./limits";
 import { TasksPanel } from "./panel";
 import { showQuestions } from "./questions";
 import {
@@ -44,7 +45,8 @@ new ResizeObserver(() => {
 const toasts = new Toasts($("#toasts"));
 
 function errorText(error: unknown): string {
-  if (error instanceof ApiError) return `${error.message} (${error.code})`;
+  // The service writes its messages for people; the budget refusals get local times here.
+  if (error instanceof ApiError) return `${budgetMessage(error) ?? error.message} (${error.code})`;
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -106,6 +108,9 @@ function showFirebaseSignIn(app: FirebaseApp): void {
 
 function startApp(config: AppConfig, session: Session, db: Firestore): void {
   const api = new Api(config.apiUrl, session);
+  // The learner's limits, in the panel: fetched when it opens and whenever a job may have
+  // moved them (created, cancelled, retried, ended).
+  const limits = new LimitsView($("#tasks-panel .limits"), () => api.limits());
   $("#nav-actions").hidden = false;
   $("#user-label").textContent = session.label;
   $("#sign-out").addEventListener("click", async () => {
@@ -135,6 +140,7 @@ function startApp(config: AppConfig, session: Session, db: Firestore): void {
     const text = prompt.value;
     dialog.close();
     await request(() => api.createJob(text), "Generation started", "start");
+    limits.changed();
   });
 
   // Background tasks: the 20 most recent jobs, live.
@@ -145,8 +151,15 @@ function startApp(config: AppConfig, session: Session, db: Firestore): void {
     $("#tasks-panel .panel-empty"),
     toggle,
     {
-      cancel: (job) => request(() => api.cancelJob(job.id), `Cancelled “${title(job)}”`, "cancel"),
-      retry: (job) => request(() => api.retryJob(job.id), `Retrying “${title(job)}”`, "retry"),
+      cancel: async (job) => {
+        await request(() => api.cancelJob(job.id), `Cancelled “${title(job)}”`, "cancel");
+        limits.changed();
+      },
+      retry: async (job) => {
+        await request(() => api.retryJob(job.id), `Retrying “${title(job)}”`, "retry");
+        limits.changed();
+      },
+      opened: () => void limits.refresh(),
     },
   );
   const jobs = collection(db, "generationJobs");
@@ -160,9 +173,15 @@ function startApp(config: AppConfig, session: Session, db: Firestore): void {
   // The badge counts every active job, not only those among the 20 most recent (a retried
   // old job is active again), so it has its own listener.
   const badge = $("#active-badge");
+  let activeIds: string | null = null;
   onSnapshot(
     query(jobs, where("userId", "==", session.uid), where("status", "in", [...ACTIVE])),
     (snap) => {
+      // A job joining or leaving this set was created, retried, cancelled or has ended,
+      // here or in another client: the limits have moved.
+      const ids = snap.docs.map((d) => d.id).sort().join(" ");
+      if (activeIds !== null && ids !== activeIds) limits.changed();
+      activeIds = ids;
       const active = snap.size;
       badge.textContent = String(active);
       badge.hidden = active === 0;

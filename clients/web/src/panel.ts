@@ -5,6 +5,8 @@ import { type Job, phaseText, plural, timeAgo, title } from "./jobs";
 export interface PanelActions {
   cancel(job: Job): Promise<void>;
   retry(job: Job): Promise<void>;
+  // The panel has just opened (the learner's limits are fetched then).
+  opened(): void;
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -160,6 +162,7 @@ export class TasksPanel {
     this.toggle.setAttribute("aria-expanded", "true");
     requestAnimationFrame(() => this.panel.classList.add("open"));
     this.panel.querySelector<HTMLElement>(".panel-title")?.focus();
+    this.actions.opened();
   }
 
   close(returnFocus = true): void {

@@ -85,7 +85,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "202": {
-                            **json_content(ref("Job"), "Accepted; the job is pending."),
+                            **json_content(ref("JobView"), "Accepted; the job is pending."),
                             "headers": {
                                 "Location": {"schema": {"type": "string"}},
                                 "Idempotent-Replayed": {
@@ -141,7 +141,7 @@ def openapi_document() -> dict[str, Any]:
                     "today's token budget.",
                     "security": BEARER,
                     "responses": {
-                        "200": json_content(ref("Limits"), "The caller's limits and what is used."),
+                        "200": json_content(ref("Allowance"), "The caller's limits and what is used."),
                         **errors(*COMMON),
                     },
                 }
@@ -153,7 +153,7 @@ def openapi_document() -> dict[str, Any]:
                     "security": BEARER,
                     "parameters": [JOB_ID_PARAM],
                     "responses": {
-                        "200": json_content(ref("Job"), "The job."),
+                        "200": json_content(ref("JobView"), "The job."),
                         **errors(*COMMON, "NOT_FOUND"),
                     },
                 }
@@ -165,7 +165,7 @@ def openapi_document() -> dict[str, Any]:
                     "security": BEARER,
                     "parameters": [JOB_ID_PARAM],
                     "responses": {
-                        "200": json_content(ref("Job"), "The job, now cancelled."),
+                        "200": json_content(ref("JobView"), "The job, now cancelled."),
                         **errors(*COMMON, "NOT_FOUND", "NOT_CANCELLABLE"),
                     },
                 }
@@ -180,7 +180,7 @@ def openapi_document() -> dict[str, Any]:
                     "security": BEARER,
                     "parameters": [JOB_ID_PARAM],
                     "responses": {
-                        "202": json_content(ref("Job"), "The job, pending again."),
+                        "202": json_content(ref("JobView"), "The job, pending again."),
                         **errors(
                             *COMMON,
                             "NOT_FOUND",

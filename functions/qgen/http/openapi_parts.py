@@ -25,7 +25,7 @@ def errors(*codes: str) -> dict[str, Any]:
         by_status.setdefault(str(int(STATUS_OF[ErrorCode(code)])), []).append(code)
     responses = {}
     for status, status_codes in sorted(by_status.items()):
-        response = json_content(ref("Error"), "Error codes: " + ", ".join(status_codes) + ".")
+        response = json_content(ref("ErrorBody"), "Error codes: " + ", ".join(status_codes) + ".")
         if status in {"429", "503"}:
             response["headers"] = {
                 "Retry-After": {

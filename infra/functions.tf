@@ -102,14 +102,9 @@ resource "google_cloudfunctions2_function" "function" {
 
   depends_on = [
     google_project_service.enabled,
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_source_reader,
-    # Runtime permissions in place before the first request; without the secret grant the
-    # worker's first revision cannot read GEMINI_API_KEY and the deploy fails.
-    google_project_iam_member.datastore_user,
-    google_cloud_tasks_queue_iam_member.enqueuer,
-    google_service_account_iam_member.tasks_act_as,
-    google_secret_manager_secret_iam_member.worker_gemini_key,
+    # Every grant the build and the runtime need (iam.tf), given a minute to propagate: without
+    # the source read the build fails; without the secret grant the worker's first revision
+    # cannot read GEMINI_API_KEY and the deploy fails.
+    time_sleep.iam_propagation,
   ]
 }

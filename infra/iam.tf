@@ -1,6 +1,7 @@
 # One service account per role, each with only what that role does. Project-level grants are
-# limited to roles that have no narrower resource (Firestore data access, build log writing);
-# everything else is granted on the one resource it concerns.
+# limited to roles that have no narrower resource (Firestore data access, build log writing, and
+# the build's reading of the source from a bucket Google creates); everything else is granted on
+# the one resource it concerns.
 #
 #   api        runs `api`:          Firestore data; enqueue on the queue; actAs tasks (mint the
 #                                   tasks' OIDC identity)
@@ -10,6 +11,7 @@
 #   tasks      the identity Cloud Tasks signs its OIDC token with: invoker of process_job only
 #   scheduler  the identity Cloud Scheduler signs its OIDC token with: invoker of cleanup_jobs only
 #   build      Cloud Build for the three functions: logs, push images, read the source zip
+#              (project-wide: the build reads it from Google's gcf-v2-sources bucket)
 #
 # Google-managed service agents need nothing from us: Cloud Tasks' and Cloud Scheduler's agents
 # hold their service-agent roles (which let them mint OIDC tokens for service accounts of the
@@ -92,10 +94,27 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
 }
 
 # ----- Build --------------------------------------------------------------------------------
+# What the google provider's "Cloudfunctions2 Basic Builder" example grants its build account
+# (logs, Artifact Registry, storage objects on the project), each kept as narrow as it goes:
+#
+# - Source: Cloud Functions (2nd gen) copies the uploaded zip into a bucket of its own,
+#   gcf-v2-sources-PROJECT_NUMBER-REGION, created by Google on the first deployment, and the
+#   build reads the source from there, not from our source bucket. With a grant on our bucket
+#   alone the build fails on storage.objects.get; the Google-managed bucket can only be reached
+#   by a project-level grant. Reading is all the build does with it:
+#   storage.objectViewer (the provider's example grants storage.objectAdmin; Google's
+#   roles/run.builder, the documented all-in-one build role, holds only storage.objects.get).
+# - Images: Artifact Registry writer on our repository only (source.tf), not project-wide.
 
 resource "google_project_iam_member" "build_log_writer" {
   project = var.project_id
   role    = "roles/logging.logWriter"
+  member  = google_service_account.account["build"].member
+}
+
+resource "google_project_iam_member" "build_source_reader" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
   member  = google_service_account.account["build"].member
 }
 
@@ -107,8 +126,25 @@ resource "google_artifact_registry_repository_iam_member" "build_writer" {
   member     = google_service_account.account["build"].member
 }
 
-resource "google_storage_bucket_iam_member" "build_source_reader" {
-  bucket = google_storage_bucket.source.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.account["build"].member
+# ----- Waiting for the grants -----------------------------------------------------------------
+# IAM is eventually consistent: a grant can take a minute or more to be seen everywhere. Without
+# the wait, the first apply's builds fail on the source read and the worker's first revision on
+# the secret, then succeed on a second apply. As in the provider's builder example, a fixed
+# sleep after the grants, and the functions depend on it. It waits on creation only, i.e. on
+# the first apply (and when a grant is replaced, the sleep is not re-run: apply again if a
+# build then fails on a permission).
+resource "time_sleep" "iam_propagation" {
+  create_duration = "60s"
+
+  depends_on = [
+    # the build account
+    google_project_iam_member.build_log_writer,
+    google_project_iam_member.build_source_reader,
+    google_artifact_registry_repository_iam_member.build_writer,
+    # the runtime accounts: the worker's revision cannot start without its secret
+    google_project_iam_member.datastore_user,
+    google_cloud_tasks_queue_iam_member.enqueuer,
+    google_service_account_iam_member.tasks_act_as,
+    google_secret_manager_secret_iam_member.worker_gemini_key,
+  ]
 }

@@ -25,7 +25,12 @@ locals {
 
   # ----- Environment of the functions: every name is a field of qgen/config.py Settings -------
   # (tests/unit/test_infra.py checks the names, the values it can resolve, and that each
-  # function gets what its code requires).
+  # function gets what its code requires), except THREADS, read by functions-framework.
+  #
+  # THREADS: functions-framework serves requests with gunicorn threads, 4 x the CPUs it sees
+  # unless THREADS says otherwise; Cloud Run sends an instance at most its
+  # max_instance_request_concurrency requests at once, so each function gets exactly that many
+  # threads (no idle threads, and no request waiting for one).
 
   env_common = {
     # Makes the code refuse to start on an emulator host, the local caller check or a missing or
@@ -41,6 +46,7 @@ locals {
   }
 
   env_api = {
+    THREADS                 = tostring(local.function_concurrency.api)
     CORS_ALLOWED_ORIGINS    = join(",", var.cors_allowed_origins)
     MAX_CONCURRENT_PER_USER = tostring(var.max_concurrent_per_user)
     USER_RATE_LIMIT         = tostring(var.user_rate_limit)
@@ -50,6 +56,7 @@ locals {
 
   # GEMINI_API_KEY is not here: it comes from Secret Manager (functions.tf), on the worker only.
   env_worker = {
+    THREADS                = tostring(local.function_concurrency.worker)
     WORKER_CALLER_CHECK    = "oidc"
     GEMINI_MODEL           = var.gemini_model
     GEMINI_THINKING_BUDGET = tostring(var.gemini_thinking_budget)
@@ -57,6 +64,7 @@ locals {
   }
 
   env_cleanup = {
+    THREADS                      = tostring(local.function_concurrency.cleanup)
     WORKER_CALLER_CHECK          = "oidc"
     CLEANUP_URL                  = local.cleanup_url
     SCHEDULER_SERVICE_ACCOUNT    = google_service_account.account["scheduler"].email

@@ -12,6 +12,10 @@ terraform {
       source  = "hashicorp/archive"
       version = ">= 2.5, < 3.0" # 2.5 added glob patterns in excludes
     }
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9, < 1.0" # time_sleep: waits for IAM grants to propagate (iam.tf)
+    }
   }
 
   # State is local by default. For a team, keep it in a bucket instead, e.g.

@@ -1,11 +1,14 @@
 """infra/ (Terraform) agrees with the code it deploys.
 
 The HCL is parsed with python-hcl2 (no provider, no network): entry points, environment
-variable names and values, the queue, the URLs used as OIDC audiences, timeouts against the
-dispatch deadline, retry policy against the lease, who may invoke what, the schedules, and that
-every Firestore query in functions/qgen has its composite index in firestore.indexes.json, the
-file Terraform reads its indexes from. `terraform fmt -check` runs too (terraform is on PATH here
-and in CI).
+variable names and values, each function's THREADS against its request concurrency, the queue,
+the URLs used as OIDC audiences, timeouts against the dispatch deadline, retry policy against
+the lease, who may invoke what, the build account's grants and the wait for them, the schedules,
+that every Firestore query in functions/qgen has its composite index in firestore.indexes.json
+(the file Terraform reads its indexes from) and none needs a single-field index exempted there.
+`terraform fmt -check` runs too (terraform is on PATH here and in CI). The resource types,
+attributes and blocks themselves are checked against the providers' schemas in
+test_provider_schema.py.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ INDEXES_FILE = ROOT / "firestore.indexes.json"
 RULES_FILE = ROOT / "firestore.rules"
 
 FUNCTION_TYPE = "google_cloudfunctions2_function"
+# Environment variables that are not Settings: read by functions-framework itself.
+FRAMEWORK_ENV = {"THREADS"}
 _HCL = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
 
 
@@ -398,7 +403,7 @@ def test_function_names_are_their_cloud_run_service_names() -> None:
 
 
 def test_every_environment_variable_is_a_setting() -> None:
-    known = _settings_env_names()
+    known = _settings_env_names() | FRAMEWORK_ENV
     for entry_point in _functions():
         names = set(_env(entry_point)) | {s["key"] for s in _secret_env(entry_point)}
         unknown = names - known
@@ -453,6 +458,37 @@ def test_private_functions_verify_oidc_tokens() -> None:
 
 
 @pytest.mark.parametrize("entry_point", ["api", "process_job", "cleanup_jobs"])
+def test_threads_equal_each_functions_request_concurrency(entry_point: str) -> None:
+    """functions-framework runs 4 x CPU gunicorn threads unless THREADS is set; Cloud Run sends
+    an instance at most max_instance_request_concurrency requests at once."""
+    env = _env(entry_point)
+    assert "THREADS" in env, f"{entry_point}: set THREADS to its request concurrency"
+    service = _block(_functions()[entry_point], "service_config")
+    concurrency = _resolve(service["max_instance_request_concurrency"])
+    threads = _resolve(env["THREADS"])
+    assert concurrency is not None, f"{entry_point}: concurrency must resolve from infra/"
+    assert threads is not None, f"{entry_point}: THREADS must resolve from infra/"
+    assert int(threads) == int(concurrency), (entry_point, threads, concurrency)
+    # Both from the one table, so a changed concurrency changes THREADS with it.
+    assert "local.function_concurrency" in env["THREADS"], env["THREADS"]
+    assert "local.function_concurrency" in service["max_instance_request_concurrency"]
+
+
+def test_threads_follow_a_changed_concurrency() -> None:
+    """Not a coincidence of the defaults: THREADS and the concurrency are the same expression
+    of the same variable for each function."""
+    table = _locals()["function_concurrency"]
+    for entry_point, key in (
+        ("api", "api"),
+        ("process_job", "worker"),
+        ("cleanup_jobs", "cleanup"),
+    ):
+        threads = _env(entry_point)["THREADS"]
+        assert threads == f"${{tostring(local.function_concurrency.{key})}}", threads
+        assert key in table, key
+
+
+@pytest.mark.parametrize("entry_point", ["api", "process_job", "cleanup_jobs"])
 def test_deployed_environment_passes_the_production_check(
     entry_point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -484,7 +520,11 @@ def test_environment_values_are_valid_settings(
 ) -> None:
     for name in _settings_env_names():
         monkeypatch.delenv(name, raising=False)
-    resolved = {name: _resolve(value) for name, value in _env(entry_point).items()}
+    resolved = {
+        name: _resolve(value)
+        for name, value in _env(entry_point).items()
+        if name not in FRAMEWORK_ENV
+    }
     for name, value in resolved.items():
         if value is not None:  # decided at deploy time (project id, emails): the type is str
             monkeypatch.setenv(name, str(value))
@@ -663,6 +703,8 @@ def test_only_the_api_is_public_and_each_private_function_has_one_caller() -> No
         ("roles/datastore.user", "worker"),
         ("roles/datastore.user", "cleanup"),
         ("roles/logging.logWriter", "build"),
+        # The build reads the source from Google's gcf-v2-sources-* bucket (test below).
+        ("roles/storage.objectViewer", "build"),
     }
 
 
@@ -706,6 +748,67 @@ def test_oidc_identities_agree_between_callers_and_callees() -> None:
     for job in _resources("google_cloud_scheduler_job").values():
         token = _block(_block(job, "http_target"), "oidc_token")
         assert _refers_to(token["service_account_email"], "google_service_account") == "scheduler"
+
+
+def _grants_to(account: str) -> dict[str, dict[str, Any]]:
+    """Every IAM member resource granting something to `account`, by its address."""
+    found = {}
+    for block in _tf().get("resource", []):
+        for kind, resources in block.items():
+            if not kind.endswith("_iam_member"):
+                continue
+            for name, body in resources.items():
+                if account in _members(body):
+                    found[f"{kind}.{name}"] = body
+    return found
+
+
+def test_build_account_can_read_the_source_cloud_functions_copies() -> None:
+    """Cloud Functions (2nd gen) copies the uploaded zip into its own
+    gcf-v2-sources-PROJECT_NUMBER-REGION bucket and builds from there: the build account needs
+    object read on the project (a bucket-level grant on our upload bucket is not enough), as in
+    the provider's builder example (storage.objectAdmin there; roles/run.builder also does)."""
+    grants = _grants_to("build")
+    project_roles = {
+        g["role"] for a, g in grants.items() if a.startswith("google_project_iam_member.")
+    }
+    assert project_roles & {
+        "roles/storage.objectViewer",
+        "roles/storage.objectAdmin",
+        "roles/run.builder",
+    }, f"the build account cannot read gcf-v2-sources-*: {sorted(project_roles)}"
+    assert project_roles & {"roles/logging.logWriter", "roles/run.builder"}
+    images = {
+        g["role"]
+        for a, g in grants.items()
+        if a.startswith("google_artifact_registry_repository_iam_member.")
+    }
+    assert images & {"roles/artifactregistry.writer"} or "roles/run.builder" in project_roles
+    for entry_point, body in _functions().items():
+        build = _block(body, "build_config")
+        assert _refers_to(build["service_account"], "google_service_account") == "build"
+        assert "google_artifact_registry_repository." in build["docker_repository"], entry_point
+
+
+def test_functions_wait_for_the_grants_to_propagate() -> None:
+    """IAM is eventually consistent: as in the provider's builder example, a time_sleep after
+    the grants, and every function depends on it (not only on the grants)."""
+    ((name, sleep),) = _resources("time_sleep").items()
+    assert _seconds(sleep["create_duration"]) >= 30
+    waited = set(sleep["depends_on"])
+    # Every grant the build account needs, and the worker's secret (its revision needs it).
+    needed = set(_grants_to("build")) | {
+        f"google_secret_manager_secret_iam_member.{n}"
+        for n in _resources("google_secret_manager_secret_iam_member")
+    }
+    missing = {address for address in needed if f"${{{address}}}" not in waited}
+    assert not missing, f"time_sleep.{name} must wait for {sorted(missing)}"
+    for block in _tf()["resource"]:
+        for resource_name, body in block.get(FUNCTION_TYPE, {}).items():
+            assert f"${{time_sleep.{name}}}" in body.get("depends_on", []), resource_name
+    (terraform,) = _tf()["terraform"]
+    (providers,) = terraform["required_providers"]
+    assert providers["time"]["source"] == "hashicorp/time"
 
 
 # ----- schedules -------------------------------------------------------------------------------
@@ -887,6 +990,137 @@ def test_every_firestore_query_has_its_composite_index() -> None:
         f"order {list(q.orders)}"
         for q in missing
     )
+
+
+# Single-field indexes. Firestore indexes every field of every document in both directions
+# unless fieldOverrides says otherwise; a field whose value increases monotonically (timestamps
+# set at write time) written at a high rate makes its index a hotspot (writes to one tablet),
+# so those no query needs alone are exempted ("indexes": []). Exemptions leave composite
+# indexes alone: a query needs a single-field index only when no composite serves it.
+
+# Monotonically increasing timestamps no query filters or orders on by themselves.
+HOTSPOT_FIELDS = {
+    ("questions", "generatedAt"),
+    ("questions", "updatedAt"),
+    ("questions", "due"),
+    ("generationJobs", "enqueuedAt"),
+    ("generationJobs", "startedAt"),
+    ("generationJobs", "leaseExpiresAt"),
+    ("generationJobs", "completedAt"),
+}
+_AUTOMATIC = frozenset({"ASCENDING", "DESCENDING", "CONTAINS"})
+
+
+def _single_field_modes(overrides: list[dict[str, Any]]) -> dict[tuple[str, str], frozenset[str]]:
+    """The single-field index modes (ASCENDING, DESCENDING, CONTAINS) each overridden field
+    keeps for collection-scope queries; a field not listed keeps all three (automatic)."""
+    kept = {}
+    for override in overrides:
+        if "indexes" not in override:  # e.g. a TTL policy alone: indexing stays automatic
+            continue
+        key = (override["collectionGroup"], override["fieldPath"])
+        kept[key] = frozenset(
+            index.get("order") or index.get("arrayConfig")
+            for index in override["indexes"]
+            if index.get("queryScope", "COLLECTION") == "COLLECTION"
+        )
+    return kept
+
+
+def _single_field_needs(query: Query) -> dict[str, set[str]]:
+    """For a query served by single-field indexes (no composite): per field, the modes any one
+    of which serves it (an equality is served by either direction)."""
+    if query.needs_composite_index():
+        return {}
+    needs: dict[str, set[str]] = {f: {"ASCENDING", "DESCENDING"} for f in query.equalities}
+    needs.update({f: {"CONTAINS"} for f in query.contains})
+    needs.update({f: {"ASCENDING"} for f in query.ranges})
+    needs.update(dict((f, {d}) for f, d in query.orders))
+    needs.pop("__name__", None)  # the document name is always indexed
+    return needs
+
+
+def _queries_needing_exempted_indexes(
+    queries: list[Query], overrides: list[dict[str, Any]]
+) -> list[str]:
+    kept = _single_field_modes(overrides)
+    problems = []
+    for q in queries:
+        for field, modes in _single_field_needs(q).items():
+            available = kept.get((q.collection or "", field), _AUTOMATIC)
+            if not modes & available:
+                problems.append(
+                    f"{q.where}: needs a single-field index on {q.collection}.{field} "
+                    f"({' or '.join(sorted(modes))}), which fieldOverrides exempts"
+                )
+    return problems
+
+
+def test_hotspot_timestamps_are_exempt_from_single_field_indexing() -> None:
+    overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
+    kept = _single_field_modes(overrides)
+    not_exempt = {key for key in HOTSPOT_FIELDS if kept.get(key, _AUTOMATIC)}
+    assert not not_exempt, f'add {sorted(not_exempt)} to fieldOverrides with "indexes": []'
+    keys = [(o["collectionGroup"], o["fieldPath"]) for o in overrides]
+    assert len(keys) == len(set(keys)), "one override per field (Terraform keys them so)"
+    # The fields are the code's: the documents it writes carry them.
+    from qgen.domain.jobs import Job
+    from qgen.domain.questions import SavedQuestion
+
+    written = {
+        "questions": {f.alias or n for n, f in SavedQuestion.model_fields.items()},
+        "generationJobs": {f.alias or n for n, f in Job.model_fields.items()},
+    }
+    for collection, field in HOTSPOT_FIELDS:
+        assert field in written[collection], f"{collection}.{field} is not a field the code writes"
+
+
+def test_no_query_needs_a_single_field_index_that_is_exempted() -> None:
+    overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
+    queries = [_query_of(name, spec) for name, spec in ALL_QUERIES.items()]
+    problems = _queries_needing_exempted_indexes(queries, overrides)
+    assert not problems, "\n".join(problems)
+    # Not vacuous: the retention and recovery queries use exempted fields, through composites.
+    exempted = {key for key, modes in _single_field_modes(overrides).items() if not modes}
+    through_composites = [
+        q.where
+        for q in queries
+        if q.needs_composite_index() and any((q.collection, f) in exempted for f in q.fields())
+    ]
+    assert {"FINISHED_BEFORE", "EXPIRED_LEASES", "STALE_PENDING"} <= set(through_composites)
+
+
+def test_the_exemption_check_sees_a_query_on_an_exempted_field_alone() -> None:
+    exempt = [{"collectionGroup": "jobs", "fieldPath": "completedAt", "indexes": []}]
+    alone = _query_of("alone", QuerySpec("jobs", (), "completedAt"))
+    assert _queries_needing_exempted_indexes([alone], exempt)
+    with_status = _query_of("composite", QuerySpec("jobs", (("status", "x"),), "completedAt"))
+    assert not _queries_needing_exempted_indexes([with_status], exempt)
+    equal = _query_of("equal", QuerySpec("jobs", (("completedAt", None),), None, None))
+    assert _queries_needing_exempted_indexes([equal], exempt)
+    descending_only = [
+        {
+            "collectionGroup": "jobs",
+            "fieldPath": "completedAt",
+            "indexes": [{"order": "DESCENDING", "queryScope": "COLLECTION"}],
+        }
+    ]
+    assert _queries_needing_exempted_indexes([alone], descending_only)  # ranges ascend
+    assert not _queries_needing_exempted_indexes([equal], descending_only)
+    ttl_only = [{"collectionGroup": "jobs", "fieldPath": "completedAt", "ttl": True}]
+    assert not _queries_needing_exempted_indexes([alone], ttl_only)
+
+
+def test_terraform_writes_an_exemption_as_an_empty_index_config() -> None:
+    """`"indexes": []` in the file must become `index_config {}` (no indexes), which the
+    provider documents as disabling all single-field indexes on the field."""
+    (field,) = _resources("google_firestore_field").values()
+    dynamic = {name: body for block in field["dynamic"] for name, body in block.items()}
+    index_config = dynamic["index_config"]
+    assert index_config["for_each"] == "${can(each.value.indexes) ? [each.value.indexes] : []}"
+    (content,) = index_config["content"]
+    inner = {name: body for block in content["dynamic"] for name, body in block.items()}
+    assert inner["indexes"]["for_each"] == "${index_config.value}"
 
 
 # ----- formatting ------------------------------------------------------------------------------

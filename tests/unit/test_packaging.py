@@ -56,3 +56,61 @@ def test_openapi_is_3_1_and_every_operation_documents_its_errors() -> None:
                 continue
             assert "401" in op["responses"], f"{method} {path} lacks 401"
             assert "500" in op["responses"], f"{method} {path} lacks 500"
+
+
+# ----- the source zip Terraform uploads (infra/source.tf; built in tests/support) -------------
+
+
+def test_doublestar_matching_follows_archive_files_excludes() -> None:
+    from tests.support.function_package import path_matches
+
+    assert path_matches("**/__pycache__", "__pycache__")
+    assert path_matches("**/__pycache__", "qgen/adapters/__pycache__")
+    assert path_matches("**/*.pyc", "main.pyc")
+    assert path_matches("**/*.pyc", "qgen/http/app.cpython-311.pyc")
+    assert not path_matches("**/*.pyc", "qgen/http/app.py")
+    assert path_matches("qgen.egg-info/**", "qgen.egg-info/PKG-INFO")
+    assert not path_matches("qgen.egg-info", "qgen/qgen.egg-info")
+    assert not path_matches("*.txt", "qgen/notes.txt"), "* stays within one path component"
+    assert path_matches("{a,b}/[!x]?.py", "b/yz.py")
+
+
+def test_the_source_zip_holds_every_source_file(tmp_path: Path) -> None:
+    import zipfile
+
+    from tests.support.function_package import archive_settings, build_zip, package_files
+
+    settings = archive_settings()
+    assert settings.source_dir == ROOT / "functions"
+    names = [name for name, _ in package_files()]
+    assert {"main.py", "requirements.txt", "qgen/__init__.py", "qgen/wiring.py"} <= set(names)
+    sources = {
+        p.relative_to(settings.source_dir).as_posix()
+        for p in settings.source_dir.rglob("*.py")
+        if "__pycache__" not in p.parts and not any(".egg-info" in part for part in p.parts)
+    }
+    assert sources <= set(names), sources - set(names)
+    with zipfile.ZipFile(build_zip(tmp_path / "functions.zip")) as archive:
+        assert archive.namelist() == names
+        assert all((i.external_attr >> 16) & 0o777 == 0o644 for i in archive.infolist())
+
+
+def test_the_excludes_keep_caches_and_build_metadata_out(tmp_path: Path) -> None:
+    from tests.support.function_package import ArchiveSettings, archive_settings, package_files
+
+    tree = {
+        "main.py": "",
+        "requirements.txt": "",
+        "qgen/__init__.py": "",
+        "qgen/__pycache__/__init__.cpython-311.pyc": "",
+        "qgen/http/__pycache__/app.cpython-311.pyc": "",
+        "qgen/stray.pyc": "",
+        "qgen.egg-info/PKG-INFO": "",
+        "__pycache__/main.cpython-311.pyc": "",
+    }
+    for name, text in tree.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    settings = ArchiveSettings(tmp_path, archive_settings().excludes, 0o644)
+    names = [name for name, _ in package_files(settings)]
+    assert names == ["main.py", "qgen/__init__.py", "requirements.txt"]

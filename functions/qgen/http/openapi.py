@@ -141,7 +141,9 @@ def openapi_document() -> dict[str, Any]:
                     "today's token budget.",
                     "security": BEARER,
                     "responses": {
-                        "200": json_content(ref("Allowance"), "The caller's limits and what is used."),
+                        "200": json_content(
+                            ref("Allowance"), "The caller's limits and what is used."
+                        ),
                         **errors(*COMMON),
                     },
                 }

@@ -11,7 +11,9 @@ locals {
     "firebaserules.googleapis.com",        # firestore.rules release
     "firestore.googleapis.com",            # the database, indexes, TTL policies
     "iam.googleapis.com",                  # service accounts
-    "logging.googleapis.com",              # structured logs, build logs
+    "billingbudgets.googleapis.com",       # the billing budget (budget.tf)
+    "logging.googleapis.com",              # structured logs, build logs, log-based metrics
+    "monitoring.googleapis.com",           # alert policies, dashboard (monitoring.tf)
     "run.googleapis.com",                  # 2nd gen functions run on Cloud Run
     "secretmanager.googleapis.com",        # the Gemini API key
     "storage.googleapis.com",              # the function source bucket

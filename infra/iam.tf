@@ -47,8 +47,10 @@ resource "google_project_iam_member" "datastore_user" {
 
 # ----- Cloud Tasks: who may enqueue, and as whom --------------------------------------------
 
+# The worker enqueues too: a retryable failure queues the job's next attempt as a new task to
+# run after a wait (docs/decisions.md §33).
 resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
-  for_each = toset(["api", "cleanup"])
+  for_each = toset(["api", "worker", "cleanup"])
 
   project  = var.project_id
   location = google_cloud_tasks_queue.jobs.location
@@ -60,7 +62,7 @@ resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
 # Creating a task with an OIDC token "as" the tasks account needs iam.serviceAccounts.actAs on
 # that account (and on that account only).
 resource "google_service_account_iam_member" "tasks_act_as" {
-  for_each = toset(["api", "cleanup"])
+  for_each = toset(["api", "worker", "cleanup"])
 
   service_account_id = google_service_account.account["tasks"].name
   role               = "roles/iam.serviceAccountUser"

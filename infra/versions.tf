@@ -6,7 +6,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.0, < 8.0"
+      version = ">= 6.13, < 8.0" # 6.13: disable_metric_validation (monitoring.tf)
     }
     archive = {
       source  = "hashicorp/archive"

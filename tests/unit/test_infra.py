@@ -725,14 +725,15 @@ def test_oidc_identities_agree_between_callers_and_callees() -> None:
         if "TASKS_SERVICE_ACCOUNT" in _env(e)
     }
     assert tasks_account == {"tasks"}
-    # The enqueuers may create tasks on the queue and act as the tasks account, nobody else.
+    # The enqueuers (the api, the worker's rescheduled retries, the cleanup) may create tasks
+    # on the queue and act as the tasks account, nobody else.
     enqueuers = {
         member
         for g in _resources("google_cloud_tasks_queue_iam_member").values()
         if g["role"] == "roles/cloudtasks.enqueuer"
         for member in _members(g)
     }
-    assert enqueuers == {"api", "cleanup"}
+    assert enqueuers == {"api", "worker", "cleanup"}
     act_as = {
         member
         for g in _resources("google_service_account_iam_member").values()
@@ -740,7 +741,7 @@ def test_oidc_identities_agree_between_callers_and_callees() -> None:
         and _refers_to(g["service_account_id"], "google_service_account") == "tasks"
         for member in _members(g)
     }
-    assert act_as == {"api", "cleanup"}
+    assert act_as == {"api", "worker", "cleanup"}
     scheduler_account = _refers_to(
         _env("cleanup_jobs")["SCHEDULER_SERVICE_ACCOUNT"], "google_service_account"
     )

@@ -10,6 +10,7 @@ from qgen.domain import transitions as t
 from qgen.domain.errors import DomainError, ErrorCode
 from qgen.domain.failures import FailureCode, failure_for
 from qgen.domain.jobs import Usage
+from qgen.domain.recovery import recover_lost_worker
 
 NOW = datetime(2026, 11, 30, 23, 59, 30, tzinfo=UTC)
 
@@ -48,7 +49,7 @@ def test_each_way_a_job_ends_gives_its_reservation_back(ending: str) -> None:
         "final failure": lambda: t.fail_attempt(
             claimed, failure_for(FailureCode.API_KEY), now=NOW, max_attempts=5
         ),
-        "lost worker": lambda: t.recover_lost_worker(claimed, now=later, max_attempts=1),
+        "lost worker": lambda: recover_lost_worker(claimed, now=later, max_attempts=1),
         "unqueued": lambda: t.fail_unqueued(
             job, code=ErrorCode.QUEUE_UNAVAILABLE, message="m", now=NOW
         ),

@@ -114,3 +114,22 @@ def test_counter_repair_visits_only_learners_whose_counter_could_be_wrong(
     assert list(store.users_to_recount()) == ["alice"]
     report = cleanup(store, queue, clock).recovery()
     assert report.counters_repaired == [{"user_id": "alice", "recorded": 0, "actual": 1}]
+
+
+def test_a_job_whose_tasks_never_reach_a_worker_is_counted_and_fails_at_the_last_attempt(
+    store: MemoryStore, queue: InMemoryTaskQueue, clock: FakeClock
+) -> None:
+    old = clock.now - timedelta(seconds=601)
+    put(store, "twice", job(clock, attempts=1, enqueued_at=old))
+    put(store, "last", job(clock, attempts=2, enqueued_at=old))
+    report = cleanup(store, queue, clock).recovery()  # max_attempts 3
+    assert report.pending_requeued == ["twice"]
+    assert store.state.jobs["twice"].attempts == 2, "the undelivered tasks count as an attempt"
+    assert report.failed_undelivered == ["last"]
+    failed = store.state.jobs["last"]
+    assert (failed.status, failed.error_code, failed.retryable) == (
+        JobStatus.FAILED,
+        "UNDELIVERED",
+        True,
+    )
+    assert store.state.counters["alice"] == 1, "the failed job gave its slot back"

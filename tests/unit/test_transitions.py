@@ -10,6 +10,7 @@ from qgen.domain.errors import DomainError, ErrorCode
 from qgen.domain.failures import FailureCode, failure_for
 from qgen.domain.jobs import Job, JobPhase, JobStatus, Lease, Usage, question_id, slot_delta
 from qgen.domain.prompts import Plan
+from qgen.domain.recovery import recover_lost_worker
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -166,17 +167,17 @@ def test_a_failure_is_final_on_the_last_attempt_or_when_retrying_cannot_help(
 
 def test_recovery_requeues_a_lost_worker_as_a_new_run_or_fails_it_on_the_last_attempt() -> None:
     job, _ = claimed()
-    assert t.recover_lost_worker(job, now=NOW, max_attempts=3) is None  # lease still live
+    assert recover_lost_worker(job, now=NOW, max_attempts=3) is None  # lease still live
     later = NOW + timedelta(seconds=121)
-    requeued = t.recover_lost_worker(job, now=later, max_attempts=3)
+    requeued = recover_lost_worker(job, now=later, max_attempts=3)
     assert requeued is not None
     assert requeued.status is JobStatus.PENDING
     assert (requeued.run, requeued.last_error_code) == (1, "WORKER_LOST")
-    failed = t.recover_lost_worker(job, now=later, max_attempts=1)
+    failed = recover_lost_worker(job, now=later, max_attempts=1)
     assert failed is not None
     assert failed.status is JobStatus.FAILED
     assert (failed.error_code, failed.retryable) == ("WORKER_LOST", True)
-    assert t.recover_lost_worker(pending(), now=later, max_attempts=3) is None
+    assert recover_lost_worker(pending(), now=later, max_attempts=3) is None
 
 
 def test_cancel_from_active_statuses_only() -> None:

@@ -24,11 +24,14 @@ class FailureCode(StrEnum):
     WORKER_LOST = "WORKER_LOST"
     # The project's daily token ceiling is reached: no new model call until it renews.
     SERVICE_BUDGET = "SERVICE_BUDGET"
+    # The job's tasks kept failing before a worker could claim it (the sweep counted them).
+    UNDELIVERED = "UNDELIVERED"
 
 
 _RETRYABLE = {
     FailureCode.WORKER_LOST,
     FailureCode.SERVICE_BUDGET,
+    FailureCode.UNDELIVERED,
     FailureCode.RATE_LIMIT,
     FailureCode.SERVER_ERROR,
     FailureCode.NETWORK,
@@ -59,6 +62,10 @@ _MESSAGES = {
         "request more specific."
     ),
     FailureCode.UNKNOWN: "Something unexpected went wrong while generating questions.",
+    FailureCode.UNDELIVERED: (
+        "The service could not start generating your questions. Nothing is lost; retry in a "
+        "few minutes."
+    ),
     FailureCode.SERVICE_BUDGET: (
         "The service has used its question-generation budget for today. The questions saved "
         "so far are kept; retry after midnight UTC."

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from .budgets import reserve, settle
 from .errors import DomainError, ErrorCode, job_not_found
-from .failures import Failure, FailureCode, failure_for, is_final
+from .failures import Failure, is_final
 from .jobs import (
     AttemptStoppedError,
     Job,
@@ -213,23 +213,6 @@ def fail_attempt(
         enqueued_at=retry_at or now,
         run=job.run + 1 if new_run else job.run,
     )
-
-
-def requeue_stale(job: Job, *, now: datetime, stale_before: datetime) -> Job | None:
-    """A pending job whose task has not run long after it was due: a new run (a new task
-    name); None if it moved on meanwhile."""
-    due = job.enqueued_at
-    if job.status is not JobStatus.PENDING or due is None or due >= stale_before:
-        return None
-    return job.changed(run=job.run + 1, enqueued_at=now)
-
-
-def recover_lost_worker(job: Job, *, now: datetime, max_attempts: int) -> Job | None:
-    """A processing job whose lease ran out: requeued or failed; None if it moved on."""
-    if job.status is not JobStatus.PROCESSING or not job.lease_expired(now):
-        return None
-    lost = failure_for(FailureCode.WORKER_LOST)
-    return fail_attempt(job, lost, now=now, max_attempts=max_attempts, new_run=True)
 
 
 def counted(job: Job, question_ids: list[str] | None) -> Job:

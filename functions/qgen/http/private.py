@@ -42,6 +42,12 @@ class PrivateEndpoint(Generic[Body]):
                 raise DomainError(ErrorCode.INVALID_ARGUMENT, message) from exc
             return run(body)
         except DomainError as error:
+            # Answered before any claim: Cloud Tasks (or Scheduler) spends a delivery on it
+            # and the job does not count it, so the log must (the stale sweep counts it later).
+            log.warning(
+                error.message,
+                extra={"event": f"{self.name}.refused", "errorCode": error.code.value},
+            )
             return error_response(error)
         except Exception:
             # Unexpected: the caller retries (Cloud Tasks redelivers, Scheduler per its retry

@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
-
 from ..config import Settings
-from ..domain import transitions
+from ..domain import recovery
 from ..domain.jobs import JobStatus, StoredJob, task_id_for
+from .cleanup_reports import CounterRepair, RecoveryReport, RetentionReport
 from .ports import CleanupScans, Clock, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -29,36 +27,6 @@ class CleanupMode(StrEnum):
     RETENTION = "retention"
     RECOVERY = "recovery"
     ALL = "all"
-
-
-class _Report(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    def dump(self) -> dict[str, object]:
-        return self.model_dump(by_alias=True)
-
-
-class RetentionReport(_Report):
-    deleted_completed: int = 0
-    deleted_failed: int = 0
-    deleted_cancelled: int = 0
-    total: int = 0
-    expired_limit_documents: int = 0
-
-
-@dataclass(frozen=True)
-class CounterRepair:
-    user_id: str
-    recorded: int
-    actual: int
-
-
-class RecoveryReport(_Report):
-    requeued: list[str] = []
-    failed_worker_lost: list[str] = []
-    pending_requeued: list[str] = []
-    enqueue_failures: list[str] = []
-    counters_repaired: list[dict[str, object]] = []
 
 
 @dataclass
@@ -141,7 +109,7 @@ class CleanupService:
             recovered = (
                 None
                 if job is None
-                else transitions.recover_lost_worker(
+                else recovery.recover_lost_worker(
                     job, now=now, max_attempts=self.settings.max_attempts
                 )
             )
@@ -184,7 +152,9 @@ class CleanupService:
             fresh = (
                 None
                 if job is None
-                else transitions.requeue_stale(job, now=now, stale_before=stale_before)
+                else recovery.requeue_stale(
+                    job, now=now, stale_before=stale_before, max_attempts=self.settings.max_attempts
+                )
             )
             if job is None or fresh is None:
                 return None  # it ran meanwhile
@@ -192,7 +162,19 @@ class CleanupService:
             return StoredJob(job_id, fresh)
 
         fresh = self.uow.run(requeue)
-        if fresh is not None and self._enqueue(job_id, fresh.job.run, report):
+        if fresh is not None and fresh.job.status is JobStatus.FAILED:
+            report.failed_undelivered.append(job_id)
+            log.warning(
+                "a job's tasks never reached a worker; job failed",
+                extra={
+                    "event": "job.failed",
+                    "jobId": job_id,
+                    "userId": fresh.job.user_id,
+                    "errorCode": fresh.job.error_code,
+                    "retryable": fresh.job.retryable,
+                },
+            )
+        elif fresh is not None and self._enqueue(job_id, fresh.job.run, report):
             report.pending_requeued.append(job_id)
 
     def _repair_counter(self, user_id: str, report: RecoveryReport) -> None:

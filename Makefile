@@ -46,7 +46,7 @@ status:
 
 ## Everything CI runs
 test: venv web-deps chromium lint typecheck web-check
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 lint: venv
 	$(VENV)/bin/ruff check .

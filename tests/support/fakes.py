@@ -63,11 +63,13 @@ class MemoryTransaction:
     def get_job(self, job_id: str) -> Job | None:
         return self._read().jobs.get(job_id)
 
-    def read_quota(self, user_id: str, windows: list[RateWindow]) -> AdmissionState:
+    def read_quota(self, user_id: str, windows: list[RateWindow], day: str) -> AdmissionState:
         state = self._read()
+        reserved, spent = state.budgets.get((user_id, day), [0, 0])
         return AdmissionState(
             active_jobs=state.counters.get(user_id, 0),
             window_counts={w: state.windows.get(w.document_id, 0) for w in windows},
+            budget=LearnerBudget(reserved, spent),
         )
 
     def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
@@ -79,10 +81,6 @@ class MemoryTransaction:
     def count_active_jobs(self, user_id: str) -> int:
         jobs = self._read().jobs.values()
         return sum(1 for job in jobs if job.user_id == user_id and job.is_active)
-
-    def read_budget(self, user_id: str, day: str) -> LearnerBudget:
-        reserved, spent = self._read().budgets.get((user_id, day), [0, 0])
-        return LearnerBudget(reserved, spent)
 
     def saved_question_ids(self, job_id: str) -> list[str]:
         saved = self._read().questions

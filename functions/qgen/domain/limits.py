@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from .budgets import LearnerBudget
 from .errors import DomainError, ErrorCode
 
 
@@ -110,10 +111,11 @@ class AdmissionState:
 
     active_jobs: int
     window_counts: dict[RateWindow, int]
+    budget: LearnerBudget = field(default_factory=LearnerBudget)
 
     def including(self, counts: dict[RateWindow, int]) -> AdmissionState:
         """With the coarse windows' counts, read before the transaction."""
-        return AdmissionState(self.active_jobs, {**self.window_counts, **counts})
+        return AdmissionState(self.active_jobs, {**self.window_counts, **counts}, self.budget)
 
 
 def check_admission(state: AdmissionState, *, max_active: int, now: datetime) -> None:

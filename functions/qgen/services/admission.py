@@ -46,21 +46,29 @@ def rate_windows(
 
 
 def admission_check(
-    settings: Settings, reader: JobReader, *, user_id: str, client_ip: str, now: datetime
+    settings: Settings,
+    reader: JobReader,
+    *,
+    spent_today: int,
+    user_id: str,
+    client_ip: str,
+    now: datetime,
 ) -> Check:
-    """Reads (and checks) the coarse limits now; returns the check the transaction runs,
-    which raises the refusal or returns the state whose windows the admission consumes."""
+    """Checks the coarse limits now (the project's spend, as read by the caller, and the
+    address's window); returns the check the transaction runs, which raises the refusal or
+    returns the state whose windows the admission consumes."""
     s, day = settings, budget_day(now)
-    check_ceiling(reader.project_spend(day), ceiling=s.project_daily_token_ceiling, now=now)
+    check_ceiling(spent_today, ceiling=s.project_daily_token_ceiling, now=now)
     windows = rate_windows(settings, user_id=user_id, client_ip=client_ip, now=now)
     coarse = {w: reader.window_count(w) for w in windows if w.shards > 1}
     exact = [w for w in windows if w.shards == 1]
 
     def check(tx: JobTransaction) -> AdmissionState:
-        state = tx.read_quota(user_id, exact).including(coarse)
-        budget = tx.read_budget(user_id, day)
+        state = tx.read_quota(user_id, exact, day).including(coarse)
         check_admission(state, max_active=s.max_concurrent_per_user, now=now)
-        check_budget(budget, tokens=s.job_token_reservation, limit=s.daily_token_budget, now=now)
+        check_budget(
+            state.budget, tokens=s.job_token_reservation, limit=s.daily_token_budget, now=now
+        )
         return state
 
     return check

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..config import Settings
 from ..domain import transitions
@@ -15,9 +15,10 @@ from ..domain.limits import (
     normalise_prompt,
     replayed_job_id,
 )
-from .admission import admission_check
+from .admission import Check, admission_check
 from .allowance import Allowance, allowance
 from .ports import Clock, JobReader, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
+from .spend_gauge import SpendGauge
 from .user_locks import StripedLocks
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ class JobService:
     # Per-user serialisation inside one instance. Correctness never depends on it (the
     # transaction enforces every limit); it spares a burst the aborted transactions.
     _admission_locks: StripedLocks = field(default_factory=StripedLocks, init=False)
+    # The project's spend, read at most every few seconds per instance (the ceiling is coarse).
+    _spend: SpendGauge = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._spend = SpendGauge(
+            self.reader, self.clock, max_age_seconds=self.settings.spend_reading_max_age_seconds
+        )
 
     # ----- create --------------------------------------------------------------------------
 
@@ -67,9 +75,7 @@ class JobService:
             prompt=prompt,
             expires_at=now + timedelta(seconds=s.idempotency_ttl_seconds),
         )
-        check = admission_check(
-            s, self.reader, user_id=request.user_id, client_ip=request.client_ip, now=now
-        )
+        check = self._admission_check(request.user_id, request.client_ip, now)
         job = transitions.admit(
             user_id=request.user_id,
             prompt=prompt,
@@ -104,6 +110,16 @@ class JobService:
         if stored.job.status is JobStatus.PENDING:
             stored = self._enqueue(stored, raise_on_failure=not admission.replayed)
         return Admission(stored, admission.replayed)
+
+    def _admission_check(self, user_id: str, client_ip: str, now: datetime) -> Check:
+        return admission_check(
+            self.settings,
+            self.reader,
+            spent_today=self._spend.spent_today(),
+            user_id=user_id,
+            client_ip=client_ip,
+            now=now,
+        )
 
     def _enqueue(self, stored: StoredJob, *, raise_on_failure: bool = True) -> StoredJob:
         """Hand the job's current run to the queue; if that fails, the job fails (retryable)."""
@@ -191,9 +207,7 @@ class JobService:
     def retry(self, user_id: str, job_id: str, client_ip: str) -> StoredJob:
         """Re-run a failed, retryable job: same job, a new run (and task name), same limits."""
         now = self.clock()
-        check = admission_check(
-            self.settings, self.reader, user_id=user_id, client_ip=client_ip, now=now
-        )
+        check = self._admission_check(user_id, client_ip, now)
 
         def retry(tx: JobTransaction) -> StoredJob:
             job = transitions.owned(tx.get_job(job_id), user_id)

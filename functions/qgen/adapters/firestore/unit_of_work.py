@@ -63,19 +63,23 @@ class FirestoreTransaction:
         snapshot = self._ref(JOBS, job_id).get(transaction=self._tx)
         return job_from(snapshot) if snapshot.exists else None
 
-    def read_quota(self, user_id: str, windows: list[RateWindow]) -> AdmissionState:
+    def read_quota(self, user_id: str, windows: list[RateWindow], day: str) -> AdmissionState:
+        """The counter, the exact windows and the day's budget: one read."""
         counter = self._ref(ACTIVE_COUNTERS, user_id)
+        budget = self._ref(TOKEN_BUDGETS, budget_id(user_id, day))
         window_refs = [self._ref(RATE_WINDOWS, w.document_id) for w in windows]
         snapshots = {
             s.reference.path: s
-            for s in self._db.get_all([counter, *window_refs], transaction=self._tx)
+            for s in self._db.get_all([counter, budget, *window_refs], transaction=self._tx)
         }
+        spent = snapshots[budget.path]
         return AdmissionState(
             active_jobs=counter_value(snapshots[counter.path], ACTIVE_JOBS),
             window_counts={
                 w: counter_value(snapshots[ref.path], WINDOW_COUNT)
                 for w, ref in zip(windows, window_refs, strict=True)
             },
+            budget=LearnerBudget(counter_value(spent, RESERVED), counter_value(spent, SPENT)),
         )
 
     def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
@@ -97,10 +101,6 @@ class FirestoreTransaction:
     def count_active_jobs(self, user_id: str) -> int:
         (result,) = ACTIVE_JOBS_OF_USER.build(self._db, user_id).count().get(transaction=self._tx)
         return int(result[0].value)
-
-    def read_budget(self, user_id: str, day: str) -> LearnerBudget:
-        snapshot = self._ref(TOKEN_BUDGETS, budget_id(user_id, day)).get(transaction=self._tx)
-        return LearnerBudget(counter_value(snapshot, RESERVED), counter_value(snapshot, SPENT))
 
     def saved_question_ids(self, job_id: str) -> list[str]:
         ((result,),) = QUESTIONS_OF_JOB.build(self._db, job_id).count().get(transaction=self._tx)

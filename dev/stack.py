@@ -356,6 +356,9 @@ class Stack:
             # the stack, and the tests, see a failing job end in seconds, not minutes.
             "RETRY_BACKOFF_SECONDS": "0.5",
             "MAX_RETRY_DELAY_SECONDS": "3",
+            # A fresh reading of the project's spend at every admission: locally it is cheap,
+            # and a test that spends the day sees the ceiling at once.
+            "SPEND_READING_MAX_AGE_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
             **c.function_env,
         }

@@ -49,7 +49,9 @@ from qgen.adapters.firestore.names import (
     ACTIVE_COUNTERS,
     IDEMPOTENCY_KEYS,
     JOBS,
+    LEARNER_DEVICES,
     RATE_WINDOWS,
+    TOKEN_BUDGETS,
 )
 from qgen.domain.limits import (
     RateScope,
@@ -147,6 +149,15 @@ SEED: dict[str, dict[str, dict[str, Any]]] = {
         ALICE_IDEMPOTENCY: _idempotency_doc(ALICE, "job-alice-1"),
         BOB_IDEMPOTENCY: _idempotency_doc(BOB, "job-bob-1"),
     },
+    # A learner's budget and devices are about them, yet only the server reads or writes them.
+    TOKEN_BUDGETS: {
+        f"{ALICE}-2026-11-30": {"userId": ALICE, "day": "2026-11-30", "reserved": 0, "spent": 9},
+        f"{BOB}-2026-11-30": {"userId": BOB, "day": "2026-11-30", "reserved": 0, "spent": 3},
+    },
+    LEARNER_DEVICES: {
+        ALICE: {"userId": ALICE, "devices": [], "notificationsEnabled": True},
+        BOB: {"userId": BOB, "devices": [], "notificationsEnabled": False},
+    },
 }
 
 # The document alice owns in each collection: the target of get/update/delete cases.
@@ -156,6 +167,8 @@ ALICE_DOC = {
     ACTIVE_COUNTERS: ALICE,
     RATE_WINDOWS: ALICE_WINDOW.document_id,
     IDEMPOTENCY_KEYS: ALICE_IDEMPOTENCY,
+    TOKEN_BUDGETS: f"{ALICE}-2026-11-30",
+    LEARNER_DEVICES: ALICE,
 }
 
 
@@ -477,6 +490,8 @@ CASES: list[Case] = [
     *_server_only_cases(ACTIVE_COUNTERS),
     *_server_only_cases(RATE_WINDOWS),
     *_server_only_cases(IDEMPOTENCY_KEYS),
+    *_server_only_cases(TOKEN_BUDGETS),
+    *_server_only_cases(LEARNER_DEVICES),
     *_extra_cases(),
 ]
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from qgen.domain.budgets import BudgetDelta, LearnerBudget, budget_delta
+from qgen.domain.devices import Devices
 from qgen.domain.failures import ModelError
 from qgen.domain.jobs import Job, JobStatus, StoredJob, Usage, counter_delta
 from qgen.domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
@@ -33,6 +34,7 @@ class MemoryState:
     windows: dict[str, int] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     questions: dict[str, SavedQuestion] = field(default_factory=dict)
+    devices: dict[str, Devices] = field(default_factory=dict)
     # (learner, day) -> [reserved, spent]
     budgets: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
@@ -74,6 +76,12 @@ class MemoryTransaction:
 
     def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
         return self._read().idempotency.get(claim.document_id)
+
+    def read_devices(self, user_id: str) -> Devices:
+        return self._read().devices.get(user_id, Devices())
+
+    def save_devices(self, user_id: str, devices: Devices) -> None:
+        self._write(lambda: self._state.devices.__setitem__(user_id, devices))
 
     def read_active_counter(self, user_id: str) -> int:
         return self._read().counters.get(user_id, 0)

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "functions"
 MAX_MODULE_LINES = 250
 MAX_FUNCTION_LINES = 50
 # Declarative tables, not logic: allowed to be long.
-TABLES = {"qgen/http/openapi.py:openapi_document"}
+TABLES = {"qgen/http/openapi.py:openapi_document", "qgen/http/openapi_devices.py:device_paths"}
 
 
 def test_no_module_is_longer_than_250_lines() -> None:

@@ -16,11 +16,20 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from ..config import Settings
 from ..domain.errors import DomainError, ErrorCode
 from ..domain.limits import client_ip
+from ..services.devices import DevicesService
 from ..services.jobs import CreateRequest, JobService
 from .openapi import openapi_document
 from .requests import json_body, limit_param, valid_job_id
 from .responses import error_response, json_response
-from .schemas import CreateJobRequest, Health, JobList, JobView
+from .schemas import (
+    CreateJobRequest,
+    DevicesView,
+    Health,
+    JobList,
+    JobView,
+    NotificationSettingsRequest,
+    RegisterDeviceRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,10 @@ _ROUTES = Map(
         Rule("/healthz", endpoint="health", methods=["GET"]),
         Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
         Rule("/limits", endpoint="limits", methods=["GET"]),
+        Rule("/devices", endpoint="list_devices", methods=["GET"]),
+        Rule("/devices", endpoint="register_device", methods=["POST"]),
+        Rule("/devices/<device_id>", endpoint="remove_device", methods=["DELETE"]),
+        Rule("/notification-settings", endpoint="notification_settings", methods=["PUT"]),
         Rule("/jobs", endpoint="list_jobs", methods=["GET"]),
         Rule("/jobs", endpoint="create_job", methods=["POST"]),
         Rule("/jobs/<job_id>", endpoint="get_job", methods=["GET"]),
@@ -50,8 +63,16 @@ Verifier = Callable[[str | None], str]
 
 
 class ApiApp:
-    def __init__(self, *, service: JobService, settings: Settings, verify_user: Verifier) -> None:
+    def __init__(
+        self,
+        *,
+        service: JobService,
+        settings: Settings,
+        verify_user: Verifier,
+        devices: DevicesService | None = None,
+    ) -> None:
         self._service = service
+        self._devices = devices or DevicesService(uow=service.uow, clock=service.clock)
         self._settings = settings
         self._verify_user = verify_user
 
@@ -142,6 +163,26 @@ class ApiApp:
     def _limits(self, request: Request) -> Response:
         user_id = self._verify_user(request.headers.get("Authorization"))
         return json_response(self._service.limits(user_id))
+
+    def _list_devices(self, request: Request) -> Response:
+        user_id = self._verify_user(request.headers.get("Authorization"))
+        return json_response(DevicesView.of(self._devices.list(user_id)))
+
+    def _register_device(self, request: Request) -> Response:
+        user_id = self._verify_user(request.headers.get("Authorization"))
+        body = json_body(request, RegisterDeviceRequest, limit=self._settings.max_body_bytes)
+        return json_response(DevicesView.of(self._devices.register(user_id, body.token)), 201)
+
+    def _remove_device(self, request: Request, device_id: str) -> Response:
+        user_id = self._verify_user(request.headers.get("Authorization"))
+        return json_response(DevicesView.of(self._devices.remove(user_id, device_id)))
+
+    def _notification_settings(self, request: Request) -> Response:
+        user_id = self._verify_user(request.headers.get("Authorization"))
+        limit = self._settings.max_body_bytes
+        body = json_body(request, NotificationSettingsRequest, limit=limit)
+        switched = self._devices.switch(user_id, enabled=body.notifications_enabled)
+        return json_response(DevicesView.of(switched))
 
     def _list_jobs(self, request: Request) -> Response:
         user_id = self._verify_user(request.headers.get("Authorization"))

@@ -13,8 +13,18 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from ..services.allowance import Allowance
+from .openapi_devices import device_paths
 from .openapi_parts import BEARER, COMMON, JOB_ID_PARAM, REF, errors, json_content, ref
-from .schemas import CreateJobRequest, ErrorBody, Health, JobList, JobView
+from .schemas import (
+    CreateJobRequest,
+    DevicesView,
+    ErrorBody,
+    Health,
+    JobList,
+    JobView,
+    NotificationSettingsRequest,
+    RegisterDeviceRequest,
+)
 
 
 @lru_cache(maxsize=1)
@@ -26,6 +36,9 @@ def openapi_document() -> dict[str, Any]:
             (JobList, "serialization"),
             (Health, "serialization"),
             (Allowance, "serialization"),
+            (DevicesView, "serialization"),
+            (RegisterDeviceRequest, "validation"),
+            (NotificationSettingsRequest, "validation"),
             (ErrorBody, "serialization"),
         ],
         ref_template=REF,
@@ -148,6 +161,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **device_paths(),
             "/jobs/{jobId}": {
                 "get": {
                     "operationId": "getJob",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, create_model
 from pydantic.alias_generators import to_camel
 
+from ..domain.devices import Devices
 from ..domain.errors import ErrorCode
 from ..domain.jobs import SERVER_ONLY_FIELDS, Job, StoredJob
 
@@ -80,3 +82,36 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(title="Error")
 
     error: ErrorDetail
+
+
+class RegisterDeviceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="RegisterDeviceRequest")
+
+    token: StrictStr = Field(description="The device's FCM registration token.")
+
+
+class NotificationSettingsRequest(_Camel):
+    model_config = ConfigDict(extra="forbid", title="NotificationSettingsRequest")
+
+    notifications_enabled: StrictBool
+
+
+class DeviceView(_Camel):
+    model_config = ConfigDict(title="Device")
+
+    device_id: str
+    added_at: datetime
+
+
+class DevicesView(_Camel):
+    """The learner's devices (their tokens are never echoed back) and the switch."""
+
+    model_config = ConfigDict(title="Devices")
+
+    devices: list[DeviceView]
+    notifications_enabled: bool
+
+    @classmethod
+    def of(cls, devices: Devices) -> DevicesView:
+        listed = [DeviceView(device_id=d.device_id, added_at=d.added_at) for d in devices.devices]
+        return cls(devices=listed, notifications_enabled=devices.notifications_enabled)

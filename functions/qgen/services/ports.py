@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from ..domain.budgets import LearnerBudget
+from ..domain.devices import Devices
 from ..domain.jobs import Job, JobStatus, StoredJob, Usage
 from ..domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from ..domain.prompts import GenerationRequest
@@ -33,6 +34,8 @@ class JobTransaction(Protocol):
 
     def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None: ...
 
+    def read_devices(self, user_id: str) -> Devices: ...
+
     def read_active_counter(self, user_id: str) -> int: ...
 
     def count_active_jobs(self, user_id: str) -> int: ...
@@ -50,6 +53,8 @@ class JobTransaction(Protocol):
     def save_job(self, job_id: str, before: Job, after: Job) -> None: ...
 
     def consume_quota(self, state: AdmissionState) -> None: ...
+
+    def save_devices(self, user_id: str, devices: Devices) -> None: ...
 
     def record_idempotency(
         self, claim: IdempotencyClaim, *, job_id: str, user_id: str, now: datetime

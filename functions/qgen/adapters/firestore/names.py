@@ -7,4 +7,5 @@ QUESTIONS = "questions"
 ACTIVE_COUNTERS = "activeJobCounters"
 RATE_WINDOWS = "rateLimitWindows"
 IDEMPOTENCY_KEYS = "idempotencyKeys"
+LEARNER_DEVICES = "learnerDevices"  # {userId}: FCM tokens, the notification switch
 TOKEN_BUDGETS = "tokenBudgets"  # noqa: S105 - {userId}-{YYYY-MM-DD}: reserved, spent

@@ -17,6 +17,7 @@ from google.cloud import firestore
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ...domain.budgets import BudgetDelta, LearnerBudget, budget_delta
+from ...domain.devices import Devices
 from ...domain.errors import DomainError, ErrorCode
 from ...domain.jobs import Job, counter_delta, question_id
 from ...domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
@@ -38,6 +39,7 @@ from .names import (
     ACTIVE_COUNTERS,
     IDEMPOTENCY_KEYS,
     JOBS,
+    LEARNER_DEVICES,
     QUESTIONS,
     RATE_WINDOWS,
     TOKEN_BUDGETS,
@@ -93,6 +95,13 @@ class FirestoreTransaction:
             fingerprint=str(record.get("fingerprint", "")),
             expires_at=expire_at if isinstance(expire_at, datetime) else None,
         )
+
+    def read_devices(self, user_id: str) -> Devices:
+        snapshot = self._ref(LEARNER_DEVICES, user_id).get(transaction=self._tx)
+        return Devices.model_validate(snapshot.to_dict() or {}) if snapshot.exists else Devices()
+
+    def save_devices(self, user_id: str, devices: Devices) -> None:
+        self._tx.set(self._ref(LEARNER_DEVICES, user_id), document(devices))
 
     def read_active_counter(self, user_id: str) -> int:
         snapshot = self._ref(ACTIVE_COUNTERS, user_id).get(transaction=self._tx)

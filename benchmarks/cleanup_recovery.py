@@ -11,9 +11,6 @@ and a few seconds, however many learners were ever seen. Not a timed test: it re
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -26,6 +23,7 @@ from qgen.adapters.firestore.unit_of_work import FirestoreUnitOfWork
 from qgen.config import Settings
 from qgen.services.cleanup import CleanupService
 
+from benchmarks.environment import machine_line
 from benchmarks.firestore_traffic import CountedClient, RpcCounter
 from dev.stack import STATE_DIR, firestore_emulator, firestore_emulator_host
 
@@ -74,14 +72,8 @@ def main(
     learners: int = typer.Option(100_000, help="Learners ever seen (one counter document each)."),
     active: int = typer.Option(10, help="Learners with a pending or processing job now."),
 ) -> None:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     print("Recovery benchmark: CleanupService.recovery() on the Firestore emulator")
-    print(
-        f"  machine: {os.cpu_count()} CPUs, {platform.python_implementation()} "
-        f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}; commit {commit}"
-    )
+    print(f"  machine: {machine_line()}")
     print(f"  seeded: {learners:,} learners' counters, {active} of them active")
     log_dir = STATE_DIR / "logs" / "bench-recovery"
     with firestore_emulator(log_dir=log_dir) as address, firestore_emulator_host(address):

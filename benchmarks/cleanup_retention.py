@@ -10,8 +10,6 @@ prints the wall time and every Firestore operation it used. Not a timed test: it
 from __future__ import annotations
 
 import os
-import platform
-import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -24,6 +22,7 @@ from qgen.adapters.firestore.unit_of_work import FirestoreUnitOfWork
 from qgen.config import Settings
 from qgen.services.cleanup import CleanupService
 
+from benchmarks.environment import machine_line
 from benchmarks.firestore_traffic import CountedClient, Rpc, RpcCounter
 from dev.stack import STATE_DIR, firestore_emulator
 
@@ -88,14 +87,8 @@ def main(
     kept: int = typer.Option(1_000, help="Recent jobs retention must keep."),
     page_size: int = typer.Option(300, help="CLEANUP_PAGE_SIZE: documents per query page."),
 ) -> None:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     print("Retention benchmark: CleanupService.retention() on the Firestore emulator")
-    print(
-        f"  machine: {os.cpu_count()} CPUs, {platform.python_implementation()} "
-        f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}; commit {commit}"
-    )
+    print(f"  machine: {machine_line()}")
     print(f"  seeded: {expired} expired jobs + {kept} recent ones; page size {page_size}")
     with firestore_emulator(log_dir=STATE_DIR / "logs" / "bench-cleanup") as address:
         os.environ["FIRESTORE_EMULATOR_HOST"] = address

@@ -121,3 +121,11 @@ def machine_busy_seconds() -> float:
         return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return math.nan
+
+
+def machine_line() -> str:
+    """One line saying where a figure was measured: CPUs, Python, load, the code."""
+    return (
+        f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.python_implementation()} "
+        f"{platform.python_version()}, load {load_average()}; {code_version()}"
+    )

@@ -80,7 +80,22 @@ def test_qgen_user_acts_as_a_local_user_without_a_file(
     assert claims(TokenSource(profile).token())["sub"] == "ci-bot"
 
 
-class FakeFirebaseAuth(BaseHTTPRequestHandler):
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet local HTTP handler that answers JSON."""
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class FakeFirebaseAuth(JsonHandler):
     """The two Firebase Authentication REST calls of the CLI, as the Auth emulator serves them."""
 
     calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []
@@ -118,17 +133,6 @@ class FakeFirebaseAuth(BaseHTTPRequestHandler):
                 },
             )
         return self.answer(404, {"error": {"message": "NOT_FOUND"}})
-
-    def answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
@@ -188,7 +192,7 @@ LIMITS = {
 }
 
 
-class FakeApi(BaseHTTPRequestHandler):
+class FakeApi(JsonHandler):
     """GET /limits as the api function answers it; `answers` says what to send."""
 
     answers: ClassVar[list[tuple[int, dict[str, Any]]]] = []
@@ -197,15 +201,7 @@ class FakeApi(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("Authorization", "")))
         status, body = self.answers[0] if self.path == "/limits" else (404, {})
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(status, body)
 
 
 @pytest.fixture

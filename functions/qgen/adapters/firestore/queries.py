@@ -64,6 +64,8 @@ EXPIRED_LEASES = QuerySpec(JOBS, (("status", JobStatus.PROCESSING.value),), "lea
 STALE_PENDING = QuerySpec(JOBS, (("status", JobStatus.PENDING.value),), "enqueuedAt")
 # Counter repair: a learner's active jobs (counted inside a transaction).
 ACTIVE_JOBS_OF_USER = QuerySpec(JOBS, (("userId", None), ("status", _ACTIVE)), None, None)
+# A coarse rate window's shards (summed in one aggregation: one read, not one per shard).
+SHARDS_OF_WINDOW = QuerySpec(RATE_WINDOWS, (("window", None),), None, None)
 # Counter repair visits only learners whose counter could be wrong (work grows with what is
 # going on, not with every learner ever seen): non-zero counters, and the active jobs' owners.
 NONZERO_COUNTERS = QuerySpec(ACTIVE_COUNTERS, (), "activeJobs", compare="!=")
@@ -87,6 +89,7 @@ ALL_QUERIES = {
     "ACTIVE_JOBS": ACTIVE_JOBS,
     "QUESTIONS_OF_JOB": QUESTIONS_OF_JOB,
     "SPEND_OF_DAY": SPEND_OF_DAY,
+    "SHARDS_OF_WINDOW": SHARDS_OF_WINDOW,
     "EXPIRED_RATE_WINDOWS": EXPIRED_RATE_WINDOWS,
     "EXPIRED_IDEMPOTENCY_KEYS": EXPIRED_IDEMPOTENCY_KEYS,
 }

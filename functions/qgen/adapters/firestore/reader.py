@@ -17,7 +17,7 @@ from .documents import (
     job_from,
 )
 from .names import ACTIVE_COUNTERS, JOBS, RATE_WINDOWS, TOKEN_BUDGETS
-from .queries import JOBS_OF_USER, QUESTIONS_OF_JOB, SPEND_OF_DAY
+from .queries import JOBS_OF_USER, QUESTIONS_OF_JOB, SHARDS_OF_WINDOW, SPEND_OF_DAY
 
 
 class FirestoreJobReader:
@@ -33,8 +33,12 @@ class FirestoreJobReader:
         return [StoredJob(s.id, job_from(s)) for s in query.stream()]
 
     def window_count(self, window: RateWindow) -> int:
-        refs = [self._db.collection(RATE_WINDOWS).document(i) for i in window.shard_ids()]
-        return sum(counter_value(s, WINDOW_COUNT) for s in self._db.get_all(refs))
+        if window.shards == 1:
+            snapshot = self._db.collection(RATE_WINDOWS).document(window.document_id).get()
+            return counter_value(snapshot, WINDOW_COUNT)
+        query = SHARDS_OF_WINDOW.build(self._db, window.document_id)
+        ((result,),) = query.sum(WINDOW_COUNT).get()
+        return int(result.value or 0)
 
     def active_jobs(self, user_id: str) -> int:
         snapshot = self._db.collection(ACTIVE_COUNTERS).document(user_id).get()

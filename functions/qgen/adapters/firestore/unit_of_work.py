@@ -165,6 +165,8 @@ class FirestoreTransaction:
                 self._ref(RATE_WINDOWS, window.shard_ids()[shard]),
                 {
                     "scope": str(window.scope),
+                    # The window a shard counts for: its shards are summed by this field.
+                    "window": window.document_id,
                     "windowStart": window.start,
                     WINDOW_COUNT: count + 1 if window.shards == 1 else firestore.Increment(1),
                     # Firestore's TTL policy deletes the window once it can matter no more.

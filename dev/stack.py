@@ -359,6 +359,9 @@ class Stack:
             # A fresh reading of the project's spend at every admission: locally it is cheap,
             # and a test that spends the day sees the ceiling at once.
             "SPEND_READING_MAX_AGE_SECONDS": "0",
+            # No FCM locally: no job records a notification (the FCM end to end test turns
+            # them on against its local stand-in, tests/integration/test_notifications_fcm.py).
+            "NOTIFICATIONS_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
             **c.function_env,
         }

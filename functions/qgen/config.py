@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     stale_pending_seconds: int = Field(default=900, ge=60)
     cleanup_page_size: int = Field(default=300, ge=1, le=500)
 
+    # --- Notifications (FCM) ---
+    # Off: no job records a notification (the local stack has no FCM to hand them to).
+    notifications_enabled: bool = True
+
     # --- Firestore ---
     transaction_max_attempts: PositiveInt = 12
 

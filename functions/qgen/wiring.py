@@ -18,6 +18,7 @@ from google.cloud import firestore
 from . import logs
 from .adapters.auth import verify_user
 from .adapters.clock import utc_now
+from .adapters.fcm import FcmNotifier, messaging_app
 from .adapters.firestore.cleanup import FirestoreCleanupScans
 from .adapters.firestore.reader import FirestoreJobReader
 from .adapters.firestore.unit_of_work import FirestoreUnitOfWork
@@ -30,6 +31,7 @@ from .http.cleanup_app import CleanupApp
 from .http.worker_app import WorkerApp
 from .services.cleanup import CleanupService
 from .services.jobs import JobService
+from .services.notifications import NotificationSender
 from .services.worker import WorkerService
 
 Function = Literal["api", "process_job", "cleanup_jobs"]
@@ -137,6 +139,13 @@ def _queue(settings: Settings) -> CloudTasksQueue:
     )
 
 
+def _notifications(settings: Settings, uow: FirestoreUnitOfWork) -> NotificationSender | None:
+    if not settings.notifications_enabled:
+        return None
+    notifier = FcmNotifier(messaging_app(settings.project_id))
+    return NotificationSender(uow=uow, notifier=notifier, clock=utc_now)
+
+
 def build_api(settings: Settings) -> ApiApp:
     client, uow = _firestore(settings)
     service = JobService(
@@ -145,6 +154,7 @@ def build_api(settings: Settings) -> ApiApp:
         queue=_queue(settings),
         settings=settings,
         clock=utc_now,
+        notifications=_notifications(settings, uow),
     )
     return ApiApp(
         service=service,
@@ -174,6 +184,7 @@ def build_worker(settings: Settings) -> WorkerApp:
         settings=settings,
         clock=utc_now,
         queue=_queue(settings),
+        notifications=_notifications(settings, uow),
     )
     return WorkerApp(service=service, verify_caller=partial(verify_caller, settings=settings))
 
@@ -186,6 +197,7 @@ def build_cleanup(settings: Settings) -> CleanupApp:
         queue=_queue(settings),
         settings=settings,
         clock=utc_now,
+        notifications=_notifications(settings, uow),
     )
     return CleanupApp(service=service, verify_caller=partial(verify_scheduler, settings=settings))
 

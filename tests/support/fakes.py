@@ -20,6 +20,12 @@ from qgen.domain.devices import Devices
 from qgen.domain.failures import ModelError
 from qgen.domain.jobs import Job, JobStatus, StoredJob, Usage, counter_delta
 from qgen.domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
+from qgen.domain.notifications import (
+    Notification,
+    SendReport,
+    TokenResult,
+    notification_for,
+)
 from qgen.domain.prompts import GenerationRequest
 from qgen.domain.questions import SavedQuestion
 from qgen.services.ports import QueueUnavailableError, StreamChunk
@@ -35,6 +41,7 @@ class MemoryState:
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     questions: dict[str, SavedQuestion] = field(default_factory=dict)
     devices: dict[str, Devices] = field(default_factory=dict)
+    outbox: dict[str, Notification] = field(default_factory=dict)
     # (learner, day) -> [reserved, spent]
     budgets: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
@@ -72,6 +79,7 @@ class MemoryTransaction:
             active_jobs=state.counters.get(user_id, 0),
             window_counts={w: state.windows.get(w.document_id, 0) for w in windows},
             budget=LearnerBudget(reserved, spent),
+            reachable=state.devices.get(user_id, Devices()).reachable,
         )
 
     def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
@@ -82,6 +90,15 @@ class MemoryTransaction:
 
     def save_devices(self, user_id: str, devices: Devices) -> None:
         self._write(lambda: self._state.devices.__setitem__(user_id, devices))
+
+    def read_notification(self, notification_id: str) -> Notification | None:
+        return self._read().outbox.get(notification_id)
+
+    def save_notification(self, notification_id: str, notification: Notification) -> None:
+        self._write(lambda: self._state.outbox.__setitem__(notification_id, notification))
+
+    def delete_notification(self, notification_id: str) -> None:
+        self._write(lambda: self._state.outbox.pop(notification_id, None))
 
     def read_active_counter(self, user_id: str) -> int:
         return self._read().counters.get(user_id, 0)
@@ -105,6 +122,9 @@ class MemoryTransaction:
         self._write(lambda: self._state.jobs.__setitem__(job_id, after))
         self._move_counter(after.user_id, counter_delta(before.status, after.status))
         self._move_budget(after.user_id, budget_delta(before, after))
+        owed = notification_for(job_id, before, after)
+        if owed is not None:
+            self.save_notification(*owed)
 
     def _move_budget(self, user_id: str, delta: BudgetDelta | None) -> None:
         if delta is None:
@@ -238,6 +258,10 @@ class MemoryStore:
     def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]:
         return self._before(JobStatus.PENDING, "enqueued_at", enqueued_before)
 
+    def due_notifications(self, now: datetime) -> Iterator[str]:
+        due = [(n.due_at, i) for i, n in self.state.outbox.items() if n.due_at <= now]
+        return iter([i for _, i in sorted(due)])
+
     def users_to_recount(self) -> Iterator[str]:
         nonzero = {user for user, count in self.state.counters.items() if count != 0}
         active = {job.user_id for job in self.state.jobs.values() if job.is_active}
@@ -261,6 +285,24 @@ class InMemoryTaskQueue:
             return False
         self.tasks[task_id] = job_id
         return True
+
+
+@dataclass
+class FakeNotifier:
+    """The Notifier port: records every send; ``answers`` scripts FCM's answer per token
+    (default SENT), ``fail_with`` makes every send raise (a broken adapter)."""
+
+    sent: list[tuple[Notification, dict[str, str]]] = field(default_factory=list)
+    answers: dict[str, TokenResult] = field(default_factory=dict)
+    fail_with: Exception | None = None
+
+    def send(self, notification: Notification, tokens: dict[str, str]) -> SendReport:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append((notification, dict(tokens)))
+        results = {d: self.answers.get(t, TokenResult.SENT) for d, t in tokens.items()}
+        failed = any(r is TokenResult.FAILED for r in results.values())
+        return SendReport(results, "fcm unavailable" if failed else None)
 
 
 @dataclass

@@ -36,6 +36,11 @@ class Devices(_Camel):
     devices: list[Device] = Field(default_factory=list)
     notifications_enabled: bool = True
 
+    @property
+    def reachable(self) -> bool:
+        """A notification would reach someone: switched on, with a device."""
+        return self.notifications_enabled and bool(self.devices)
+
 
 def device_id_for(token: str) -> str:
     """A stable, short id for a token (the token itself is never echoed back)."""
@@ -58,7 +63,8 @@ def register(devices: Devices, token: str, *, now: datetime, max_devices: int) -
 
 
 def remove(devices: Devices, device_ids: set[str]) -> Devices:
-    """The devices without ``device_ids`` (unknown ids are ignored: removal is idempotent)."""
+    """The devices without ``device_ids`` (unknown ids are ignored: removal is idempotent);
+    also how devices FCM reports unregistered are pruned."""
     kept = [d for d in devices.devices if d.device_id not in device_ids]
     return devices.model_copy(update={"devices": kept})
 

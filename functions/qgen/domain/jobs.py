@@ -100,6 +100,7 @@ SERVER_ONLY_FIELDS = frozenset(
         "reserved_tokens",
         "settled_tokens",
         "budget_day",
+        "notify",
     }
 )
 
@@ -143,6 +144,9 @@ class Job(_Camel):
     reserved_tokens: int = 0
     settled_tokens: int = 0
     budget_day: str | None = None
+    # The learner had notifications on, with a device, when the job was created: its end is
+    # written to the notification outbox (domain/notifications.py).
+    notify: bool | None = None
 
     # ----- the predicates every rule is written with (one definition each) ----------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -112,10 +112,12 @@ class AdmissionState:
     active_jobs: int
     window_counts: dict[RateWindow, int]
     budget: LearnerBudget = field(default_factory=LearnerBudget)
+    # The learner's devices would get a notification when the job ends (Devices.reachable).
+    reachable: bool = False
 
     def including(self, counts: dict[RateWindow, int]) -> AdmissionState:
         """With the coarse windows' counts, read before the transaction."""
-        return AdmissionState(self.active_jobs, {**self.window_counts, **counts}, self.budget)
+        return replace(self, window_counts={**self.window_counts, **counts})
 
 
 def check_admission(state: AdmissionState, *, max_active: int, now: datetime) -> None:

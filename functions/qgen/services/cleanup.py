@@ -18,6 +18,7 @@ from ..config import Settings
 from ..domain import recovery
 from ..domain.jobs import JobStatus, StoredJob, task_id_for
 from .cleanup_reports import CounterRepair, RecoveryReport, RetentionReport
+from .notifications import NotificationSender
 from .ports import CleanupScans, Clock, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class CleanupService:
     queue: TaskQueue
     settings: Settings
     clock: Clock
+    # Sends what the outbox still holds (a worker died, or FCM failed); None: notifications off.
+    notifications: NotificationSender | None = None
     _retention_days: dict[JobStatus, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +90,9 @@ class CleanupService:
             self._requeue_stale(stored.job_id, stale_before, report)
         for user_id in self.scans.users_to_recount():
             self._repair_counter(user_id, report)
+        if self.notifications is not None:
+            sent = self.notifications.send_due(self.scans.due_notifications(now))
+            report.notifications = {k.value: v for k, v in sent.items()}
         log.info(
             "recovery finished",
             extra={
@@ -95,6 +101,7 @@ class CleanupService:
                 "failedWorkerLost": len(report.failed_worker_lost),
                 "pendingRequeued": len(report.pending_requeued),
                 "countersRepaired": len(report.counters_repaired),
+                "notifications": report.notifications,
                 "durationMs": _ms_since(started),
             },
         )

@@ -37,3 +37,5 @@ class RecoveryReport(_Report):
     failed_undelivered: list[str] = []
     enqueue_failures: list[str] = []
     counters_repaired: list[dict[str, object]] = []
+    # How the sweep's notification sends ended, by outcome (done, rescheduled, ...).
+    notifications: dict[str, int] = {}

@@ -9,14 +9,16 @@ from datetime import datetime, timedelta
 from ..config import Settings
 from ..domain import transitions
 from ..domain.errors import DomainError, ErrorCode
-from ..domain.jobs import JobStatus, StoredJob, task_id_for
+from ..domain.jobs import Job, JobStatus, StoredJob, task_id_for
 from ..domain.limits import (
+    AdmissionState,
     idempotency_claim,
     normalise_prompt,
     replayed_job_id,
 )
 from .admission import Check, admission_check
 from .allowance import Allowance, allowance
+from .notifications import NotificationSender
 from .ports import Clock, JobReader, JobTransaction, QueueUnavailableError, TaskQueue, UnitOfWork
 from .spend_gauge import SpendGauge
 from .user_locks import StripedLocks
@@ -50,6 +52,8 @@ class JobService:
     queue: TaskQueue
     settings: Settings
     clock: Clock
+    # Hands a cancelled job's notification to FCM after the commit; None: notifications off.
+    notifications: NotificationSender | None = None
     # Per-user serialisation inside one instance. Correctness never depends on it (the
     # transaction enforces every limit); it spares a burst the aborted transactions.
     _admission_locks: StripedLocks = field(default_factory=StripedLocks, init=False)
@@ -92,7 +96,7 @@ class JobService:
                 if replay is not None and earlier is not None:
                     return Admission(StoredJob(replay, earlier), replayed=True)
             state = check(tx)
-            tx.add_job(job_id, job)
+            tx.add_job(job_id, self._notifying(job, state))
             tx.consume_quota(state)
             if claim is not None:
                 tx.record_idempotency(claim, job_id=job_id, user_id=request.user_id, now=now)
@@ -120,6 +124,11 @@ class JobService:
             client_ip=client_ip,
             now=now,
         )
+
+    def _notifying(self, job: Job, state: AdmissionState) -> Job:
+        """The job, marked to notify its end if the learner's devices can be reached now."""
+        notify = self.notifications is not None and state.reachable
+        return job.changed(notify=notify or None)
 
     def _enqueue(self, stored: StoredJob, *, raise_on_failure: bool = True) -> StoredJob:
         """Hand the job's current run to the queue; if that fails, the job fails (retryable)."""
@@ -202,6 +211,8 @@ class JobService:
         log.info(
             "job cancelled", extra={"jobId": job_id, "userId": user_id, "event": "job.cancelled"}
         )
+        if self.notifications is not None:
+            self.notifications.job_ended(stored)
         return stored
 
     def retry(self, user_id: str, job_id: str, client_ip: str) -> StoredJob:
@@ -214,7 +225,7 @@ class JobService:
             reservation = self.settings.job_token_reservation
             retried = transitions.retry(job, now=now, reservation=reservation)
             state = check(tx)
-            tx.save_job(job_id, job, retried)
+            tx.save_job(job_id, job, self._notifying(retried, state))
             tx.consume_quota(state)
             return StoredJob(job_id, retried)
 

@@ -16,6 +16,7 @@ from ..domain.budgets import LearnerBudget
 from ..domain.devices import Devices
 from ..domain.jobs import Job, JobStatus, StoredJob, Usage
 from ..domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
+from ..domain.notifications import Notification, SendReport
 from ..domain.prompts import GenerationRequest
 from ..domain.questions import SavedQuestion
 
@@ -29,12 +30,15 @@ class JobTransaction(Protocol):
     def get_job(self, job_id: str) -> Job | None: ...
 
     def read_quota(self, user_id: str, windows: list[RateWindow], day: str) -> AdmissionState:
-        """The learner's active jobs, exact windows and budget for ``day``, in one read."""
+        """The learner's active jobs, exact windows, budget for ``day`` and whether their
+        devices can be reached, in one read."""
         ...
 
     def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None: ...
 
     def read_devices(self, user_id: str) -> Devices: ...
+
+    def read_notification(self, notification_id: str) -> Notification | None: ...
 
     def read_active_counter(self, user_id: str) -> int: ...
 
@@ -50,11 +54,18 @@ class JobTransaction(Protocol):
     # ----- writes --------------------------------------------------------------------------
     def add_job(self, job_id: str, job: Job) -> None: ...
 
-    def save_job(self, job_id: str, before: Job, after: Job) -> None: ...
+    def save_job(self, job_id: str, before: Job, after: Job) -> None:
+        """Also moves the owner's counter and budget, and writes the notification the move
+        owes (`notification_for`), in the same commit."""
+        ...
 
     def consume_quota(self, state: AdmissionState) -> None: ...
 
     def save_devices(self, user_id: str, devices: Devices) -> None: ...
+
+    def save_notification(self, notification_id: str, notification: Notification) -> None: ...
+
+    def delete_notification(self, notification_id: str) -> None: ...
 
     def record_idempotency(
         self, claim: IdempotencyClaim, *, job_id: str, user_id: str, now: datetime
@@ -108,6 +119,10 @@ class CleanupScans(Protocol):
 
     def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]: ...
 
+    def due_notifications(self, now: datetime) -> Iterator[str]:
+        """Outbox documents due for a send (left by a worker that died or a failed send)."""
+        ...
+
     def users_to_recount(self) -> Iterator[str]:
         """Learners whose active-job counter could be wrong: those with an active job, and
         those whose counter is not zero. Everyone else has no job to count and a zero."""
@@ -122,6 +137,13 @@ class TaskQueue(Protocol):
     def enqueue(self, task_id: str, job_id: str, *, delay_seconds: float = 0) -> bool:
         """Create the task (to run ``delay_seconds`` from now); False when a task of that name
         already exists (a no-op)."""
+        ...
+
+
+class Notifier(Protocol):
+    def send(self, notification: Notification, tokens: dict[str, str]) -> SendReport:
+        """Hand ``notification`` to FCM for each device (id -> registration token); what FCM
+        answered for each. Never raises: a transport failure is every device FAILED."""
         ...
 
 

@@ -13,11 +13,20 @@ from ..config import Settings
 from ..domain import transitions
 from ..domain.budgets import service_exhausted
 from ..domain.failures import FailureCode, ModelError, failure_for, retry_delay
-from ..domain.jobs import AttemptStoppedError, Job, JobStatus, StopReason, Usage, task_id_for
+from ..domain.jobs import (
+    AttemptStoppedError,
+    Job,
+    JobStatus,
+    StopReason,
+    StoredJob,
+    Usage,
+    task_id_for,
+)
 from ..domain.prompts import Plan
 from ..domain.questions import QuestionDraft
 from ..domain.transitions import ClaimKind
 from .attempt_writes import AttemptEnd, AttemptWrites
+from .notifications import NotificationSender
 from .ports import (
     Clock,
     JobReader,
@@ -101,6 +110,8 @@ class WorkerService:
     clock: Clock
     # Where a job is queued again after a wait; None: every retry is Cloud Tasks' redelivery.
     queue: TaskQueue | None = None
+    # Hands a job's end notification to FCM right after the commit; None: notifications off.
+    notifications: NotificationSender | None = None
     _spend: SpendGauge = field(init=False)
 
     def __post_init__(self) -> None:
@@ -114,7 +125,7 @@ class WorkerService:
             return attempt
         try:
             try:
-                self._run(attempt)
+                ended = self._run(attempt)
             except ModelError as error:
                 return self._fail(attempt, error)
         except AttemptStoppedError as stop:
@@ -136,7 +147,12 @@ class WorkerService:
                 "questionsRejected": attempt.rejected,
             },
         )
+        self._notify(job_id, ended)
         return DeliveryResult(DeliveryOutcome.COMPLETED, job_id)
+
+    def _notify(self, job_id: str, job: Job) -> None:
+        if self.notifications is not None:
+            self.notifications.job_ended(StoredJob(job_id, job))
 
     def _claim(self, job_id: str) -> _Attempt | DeliveryResult:
         s, now, token = self.settings, self.clock(), uuid.uuid4().hex
@@ -172,7 +188,7 @@ class WorkerService:
         )
         return _Attempt(writes, decision.job, started=time.monotonic())
 
-    def _run(self, attempt: _Attempt) -> None:
+    def _run(self, attempt: _Attempt) -> Job:
         spent_today = self._spend.spent_today()
         if service_exhausted(spent_today, ceiling=self.settings.project_daily_token_ceiling):
             # No new model call once the project's day is spent; the job waits (retryable).
@@ -186,7 +202,7 @@ class WorkerService:
             attempt.counts = stream.counts
             attempt.leftovers = tuple(stream.leftovers)
             attempt.first_question_at = stream.first_question_at
-        attempt.writes.complete(attempt.end(), model=stream.model_used or self.model.model)
+        return attempt.writes.complete(attempt.end(), model=stream.model_used or self.model.model)
 
     def _fail(self, attempt: _Attempt, error: ModelError) -> DeliveryResult:
         failure = failure_for(error.code, error.detail)
@@ -219,6 +235,7 @@ class WorkerService:
                 "retryDelaySeconds": delay,
             },
         )
+        self._notify(attempt.writes.lease.job_id, ended)
         return DeliveryResult(outcome, attempt.writes.lease.job_id, failure.code)
 
     def _requeue(self, attempt: _Attempt, job: Job, delay: float) -> bool:

@@ -19,6 +19,7 @@ from ...domain.jobs import JobStatus, StoredJob
 from .documents import job_from
 from .queries import (
     ACTIVE_JOBS,
+    DUE_NOTIFICATIONS,
     EXPIRED_IDEMPOTENCY_KEYS,
     EXPIRED_LEASES,
     EXPIRED_RATE_WINDOWS,
@@ -85,6 +86,10 @@ class FirestoreCleanupScans:
 
     def stale_pending(self, enqueued_before: datetime) -> Iterator[StoredJob]:
         return self._jobs(STALE_PENDING.build(self._db, bound=enqueued_before))
+
+    def due_notifications(self, now: datetime) -> Iterator[str]:
+        for page in pages(DUE_NOTIFICATIONS.build(self._db, bound=now), self._page):
+            yield from (snapshot.id for snapshot in page)
 
     def users_to_recount(self) -> Iterator[str]:
         seen: set[str] = set()

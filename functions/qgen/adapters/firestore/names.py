@@ -9,3 +9,4 @@ RATE_WINDOWS = "rateLimitWindows"
 IDEMPOTENCY_KEYS = "idempotencyKeys"
 LEARNER_DEVICES = "learnerDevices"  # {userId}: FCM tokens, the notification switch
 TOKEN_BUDGETS = "tokenBudgets"  # noqa: S105 - {userId}-{YYYY-MM-DD}: reserved, spent
+NOTIFICATION_OUTBOX = "notificationOutbox"  # {jobId}-run{run}: a job end to notify, until sent

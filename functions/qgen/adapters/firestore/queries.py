@@ -18,6 +18,7 @@ from .names import (
     ACTIVE_COUNTERS,
     IDEMPOTENCY_KEYS,
     JOBS,
+    NOTIFICATION_OUTBOX,
     QUESTIONS,
     RATE_WINDOWS,
     TOKEN_BUDGETS,
@@ -75,6 +76,8 @@ QUESTIONS_OF_JOB = QuerySpec(QUESTIONS, (("generationJobId", None),), "__name__"
 # The project's spend today: a sum over the learners' budget documents of the day (an
 # aggregation: one read per thousand documents, and no document every job's end must write).
 SPEND_OF_DAY = QuerySpec(TOKEN_BUDGETS, (("day", None),), None, None)
+# Notifications the sweep sends: left by a worker that died, or rescheduled after a failure.
+DUE_NOTIFICATIONS = QuerySpec(NOTIFICATION_OUTBOX, (), "dueAt", compare="<=")
 # What Firestore's TTL policy deletes within a day, swept sooner.
 EXPIRED_RATE_WINDOWS = QuerySpec(RATE_WINDOWS, (), "expireAt")
 EXPIRED_IDEMPOTENCY_KEYS = QuerySpec(IDEMPOTENCY_KEYS, (), "expireAt")
@@ -90,6 +93,7 @@ ALL_QUERIES = {
     "QUESTIONS_OF_JOB": QUESTIONS_OF_JOB,
     "SPEND_OF_DAY": SPEND_OF_DAY,
     "SHARDS_OF_WINDOW": SHARDS_OF_WINDOW,
+    "DUE_NOTIFICATIONS": DUE_NOTIFICATIONS,
     "EXPIRED_RATE_WINDOWS": EXPIRED_RATE_WINDOWS,
     "EXPIRED_IDEMPOTENCY_KEYS": EXPIRED_IDEMPOTENCY_KEYS,
 }

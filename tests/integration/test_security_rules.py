@@ -50,6 +50,7 @@ from qgen.adapters.firestore.names import (
     IDEMPOTENCY_KEYS,
     JOBS,
     LEARNER_DEVICES,
+    NOTIFICATION_OUTBOX,
     RATE_WINDOWS,
     TOKEN_BUDGETS,
 )
@@ -158,6 +159,10 @@ SEED: dict[str, dict[str, dict[str, Any]]] = {
         ALICE: {"userId": ALICE, "devices": [], "notificationsEnabled": True},
         BOB: {"userId": BOB, "devices": [], "notificationsEnabled": False},
     },
+    NOTIFICATION_OUTBOX: {
+        "job-alice-1-run0": {"userId": ALICE, "jobId": "job-alice-1", "title": "t", "dueAt": NOW},
+        "job-bob-1-run0": {"userId": BOB, "jobId": "job-bob-1", "title": "t", "dueAt": NOW},
+    },
 }
 
 # The document alice owns in each collection: the target of get/update/delete cases.
@@ -169,6 +174,7 @@ ALICE_DOC = {
     IDEMPOTENCY_KEYS: ALICE_IDEMPOTENCY,
     TOKEN_BUDGETS: f"{ALICE}-2026-11-30",
     LEARNER_DEVICES: ALICE,
+    NOTIFICATION_OUTBOX: "job-alice-1-run0",
 }
 
 
@@ -492,6 +498,7 @@ CASES: list[Case] = [
     *_server_only_cases(IDEMPOTENCY_KEYS),
     *_server_only_cases(TOKEN_BUDGETS),
     *_server_only_cases(LEARNER_DEVICES),
+    *_server_only_cases(NOTIFICATION_OUTBOX),
     *_extra_cases(),
 ]
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

@@ -10,6 +10,7 @@ active-job counter by the status move. The task queue deduplicates names as Clou
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -342,3 +343,11 @@ class ScriptedModel:
             yield StreamChunk(piece, self.usage)
         if self.stream_end is not None:
             raise self.stream_end
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` (the worker's writer thread commits on its own schedule)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.001)

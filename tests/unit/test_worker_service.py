@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +13,13 @@ from qgen.domain.jobs import JobPhase, JobStatus, Usage, question_id
 from qgen.services.jobs import CreateRequest, JobService
 from qgen.services.worker import DeliveryOutcome, WorkerService
 
-from tests.support.fakes import FakeClock, InMemoryTaskQueue, MemoryStore, ScriptedModel
+from tests.support.fakes import (
+    FakeClock,
+    InMemoryTaskQueue,
+    MemoryStore,
+    ScriptedModel,
+    wait_until,
+)
 from tests.support.questions import answer_stream, envelope_pieces, item
 
 
@@ -26,13 +30,6 @@ def settings(**overrides: Any) -> Settings:
 
 def worker(store: MemoryStore, clock: FakeClock, model: ScriptedModel, **kw: Any) -> WorkerService:
     return WorkerService(uow=store, reader=store, model=model, settings=settings(**kw), clock=clock)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.001)
 
 
 def new_job(store: MemoryStore, clock: FakeClock, user: str = "alice") -> str:

@@ -8,6 +8,7 @@ locals {
     "cloudresourcemanager.googleapis.com", # project IAM bindings from Terraform
     "cloudscheduler.googleapis.com",       # retention and recovery schedules
     "cloudtasks.googleapis.com",           # the question-generation queue
+    "fcm.googleapis.com",                  # Cloud Messaging: job-end notifications
     "firebaserules.googleapis.com",        # firestore.rules release
     "firestore.googleapis.com",            # the database, indexes, TTL policies
     "iam.googleapis.com",                  # service accounts

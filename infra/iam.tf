@@ -4,10 +4,11 @@
 # the one resource it concerns.
 #
 #   api        runs `api`:          Firestore data; enqueue on the queue; actAs tasks (mint the
-#                                   tasks' OIDC identity)
-#   worker     runs `process_job`:  Firestore data; read the Gemini key secret
+#                                   tasks' OIDC identity); send FCM messages
+#   worker     runs `process_job`:  Firestore data; read the Gemini key secret; enqueue; actAs
+#                                   tasks; send FCM messages
 #   cleanup    runs `cleanup_jobs`: Firestore data; enqueue on the queue (recovery re-enqueues);
-#                                   actAs tasks
+#                                   actAs tasks; send FCM messages
 #   tasks      the identity Cloud Tasks signs its OIDC token with: invoker of process_job only
 #   scheduler  the identity Cloud Scheduler signs its OIDC token with: invoker of cleanup_jobs only
 #   build      Cloud Build for the three functions: logs, push images, read the source zip
@@ -43,6 +44,19 @@ resource "google_project_iam_member" "datastore_user" {
   project = var.project_id
   role    = "roles/datastore.user"
   member  = google_service_account.account[each.key].member
+}
+
+# ----- Cloud Messaging ----------------------------------------------------------------------
+# A job's end is sent to the learner's devices by the worker that ended it, the api (a cancel)
+# or the sweep (what the outbox still holds). FCM's send permission
+# (cloudmessaging.messages.create) has no narrower resource than the project.
+
+resource "google_project_iam_member" "fcm_sender" {
+  for_each = { fcm_api = "api", fcm_worker = "worker", fcm_cleanup = "cleanup" }
+
+  project = var.project_id
+  role    = "roles/firebasecloudmessaging.admin"
+  member  = google_service_account.account[each.value].member
 }
 
 # ----- Cloud Tasks: who may enqueue, and as whom --------------------------------------------

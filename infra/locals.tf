@@ -43,6 +43,7 @@ locals {
     TASKS_SERVICE_ACCOUNT = google_service_account.account["tasks"].email
     MAX_ATTEMPTS          = tostring(var.max_attempts)
     LEASE_SECONDS         = tostring(var.lease_seconds)
+    NOTIFICATIONS_ENABLED = tostring(var.notifications_enabled)
   }
 
   env_api = {

@@ -315,3 +315,9 @@ variable "private_functions_ingress" {
     error_message = "private_functions_ingress must be ALLOW_ALL or ALLOW_INTERNAL_ONLY."
   }
 }
+
+variable "notifications_enabled" {
+  description = "Send learners a push notification (FCM) when a job ends, to the devices they registered (docs/clients.md). Off: no job records one."
+  type        = bool
+  default     = true
+}

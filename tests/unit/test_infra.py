@@ -692,7 +692,7 @@ def test_only_the_api_is_public_and_each_private_function_has_one_caller() -> No
         assert not _resources(kind), (
             f"invoker grants belong in google_cloud_run_v2_service_iam_member, not {kind}"
         )
-    # Project-wide roles: Firestore data for the three runtimes, log writing for the build only.
+    # Project-wide roles: Firestore data and FCM for the three runtimes, logs for the build.
     project_roles = {
         (g["role"], member)
         for g in _resources("google_project_iam_member").values()
@@ -702,6 +702,10 @@ def test_only_the_api_is_public_and_each_private_function_has_one_caller() -> No
         ("roles/datastore.user", "api"),
         ("roles/datastore.user", "worker"),
         ("roles/datastore.user", "cleanup"),
+        # FCM's send permission has no narrower resource; the three runtimes send (§34).
+        ("roles/firebasecloudmessaging.admin", "api"),
+        ("roles/firebasecloudmessaging.admin", "worker"),
+        ("roles/firebasecloudmessaging.admin", "cleanup"),
         ("roles/logging.logWriter", "build"),
         # The build reads the source from Google's gcf-v2-sources-* bucket (test below).
         ("roles/storage.objectViewer", "build"),

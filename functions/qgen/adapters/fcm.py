@@ -26,16 +26,21 @@ _lock = threading.Lock()
 
 
 def messaging_app(
-    project_id: str, credential: firebase_credentials.Base | None = None
+    project_id: str,
+    credential: firebase_credentials.Base | None = None,
+    *,
+    name: str = _APP_NAME,
 ) -> firebase_admin.App:
+    """The process's messaging app, made on first use; ``name`` apart, for a test that needs
+    its own credential whatever app an earlier test made."""
     with _lock:
         try:
-            return firebase_admin.get_app(_APP_NAME)
+            return firebase_admin.get_app(name)
         except ValueError:
             return firebase_admin.initialize_app(
                 credential or firebase_credentials.ApplicationDefault(),
                 options={"projectId": project_id, "httpTimeout": _TIMEOUT_SECONDS},
-                name=_APP_NAME,
+                name=name,
             )
 
 

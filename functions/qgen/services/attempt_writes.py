@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..config import Settings
 from ..domain import transitions
 from ..domain.failures import Failure
 from ..domain.jobs import Job, Lease, Usage, question_id
@@ -33,11 +34,13 @@ class AttemptEnd:
 
 
 class AttemptWrites:
-    def __init__(self, uow: UnitOfWork, lease: Lease, *, clock: Clock, lease_seconds: int) -> None:
+    def __init__(self, uow: UnitOfWork, lease: Lease, *, clock: Clock, settings: Settings) -> None:
         self._uow = uow
         self.lease = lease
         self._clock = clock
-        self._lease_seconds = lease_seconds
+        self._lease_seconds = settings.lease_seconds
+        # The most questions any job may have, before it has a plan.
+        self._cap = settings.max_questions_per_job
 
     def _fenced(self, write: Callable[[JobTransaction, Job], Job | None]) -> Job:
         """Run ``write`` on the job while the lease holds it; save the job it returns."""
@@ -100,9 +103,9 @@ class AttemptWrites:
 
     def _ending(self, tx: JobTransaction, job: Job, end: AttemptEnd) -> tuple[Job, list[str]]:
         """The job with the attempt's plan and item counts, and its saved questions' ids."""
-        ids = tx.saved_question_ids(self.lease.job_id)
         if end.plan is not None and job.needs_plan:
             job = transitions.plan(job, end.plan)
+        ids = tx.saved_question_ids(self.lease.job_id, upto=job.estimated_total or self._cap)
         if end.counts is not None:
             generated, rejected = end.counts
             job = job.changed(questions_generated=generated, questions_rejected=rejected)

@@ -44,11 +44,13 @@ class JobTransaction(Protocol):
 
     def count_active_jobs(self, user_id: str) -> int: ...
 
-    def saved_question_ids(self, job_id: str) -> list[str]:
+    def saved_question_ids(self, job_id: str, *, upto: int) -> list[str]:
         """Ids of the job's question documents, in position order (the truth on counts).
 
-        Counted, not read: a job's questions are always the positions 0..n-1, because each
-        commit writes the next positions, in order, all or nothing."""
+        A job's questions are always the positions 0..n-1 (each commit writes the next
+        positions, in order, all or nothing), and never more than its cap: the documents at
+        positions below ``upto`` are read by id. Not a query: a query in a transaction locks
+        more than the job's own documents (on the emulator, every job's question writes)."""
         ...
 
     # ----- writes --------------------------------------------------------------------------

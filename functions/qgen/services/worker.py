@@ -183,9 +183,7 @@ class WorkerService:
                 "event": "job.processing",
             },
         )
-        writes = AttemptWrites(
-            self.uow, decision.lease, clock=self.clock, lease_seconds=s.lease_seconds
-        )
+        writes = AttemptWrites(self.uow, decision.lease, clock=self.clock, settings=s)
         return _Attempt(writes, decision.job, started=time.monotonic())
 
     def _run(self, attempt: _Attempt) -> Job:

@@ -36,7 +36,7 @@ from .names import (
     RATE_WINDOWS,
     TOKEN_BUDGETS,
 )
-from .queries import ACTIVE_JOBS_OF_USER, QUESTIONS_OF_JOB
+from .queries import ACTIVE_JOBS_OF_USER
 
 T = TypeVar("T")
 
@@ -116,9 +116,10 @@ class FirestoreTransaction:
         (result,) = ACTIVE_JOBS_OF_USER.build(self._db, user_id).count().get(transaction=self._tx)
         return int(result[0].value)
 
-    def saved_question_ids(self, job_id: str) -> list[str]:
-        ((result,),) = QUESTIONS_OF_JOB.build(self._db, job_id).count().get(transaction=self._tx)
-        return [question_id(job_id, position) for position in range(int(result.value))]
+    def saved_question_ids(self, job_id: str, *, upto: int) -> list[str]:
+        refs = [self._ref(QUESTIONS, question_id(job_id, p)) for p in range(upto)]
+        found = {s.id for s in self._db.get_all(refs, transaction=self._tx) if s.exists}
+        return [ref.id for ref in refs if ref.id in found]
 
     # ----- writes --------------------------------------------------------------------------
 

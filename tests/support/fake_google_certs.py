@@ -30,14 +30,10 @@ import base64
 import contextlib
 import datetime
 import hashlib
-import http.server
 import ipaddress
 import json
 import socket
-import socketserver
-import ssl
 import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +46,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from tests.support.tls_tunnel import Origin, QuietHandler, TunnelProxy, server_tls_context
 
 CERTS_HOST = "www.googleapis.com"
 CERTS_PATH = "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
@@ -260,102 +258,58 @@ _PROXY_VARIABLES = (
 _NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
 
 
-def proxy_environment(*, proxy_url: str, ca_bundle: Path) -> dict[str, str | None]:
+def proxy_environment(
+    *, proxy_url: str, ca_bundle: Path, no_proxy: str | None = None
+) -> dict[str, str | None]:
     """Variables to set (``None``: unset) so ``requests`` reaches www.googleapis.com via the proxy.
 
     Both spellings of the proxy variable are set: urllib's ``getproxies()`` lets the lower-case
-    one win when both exist. ``NO_PROXY`` is unset so nothing bypasses the proxy.
+    one win when both exist. ``NO_PROXY`` is unset so nothing bypasses the proxy, unless
+    ``no_proxy`` names hosts that must not go through it (a process that also talks gRPC or
+    HTTP to emulators on loopback: gRPC and httpx honour ``https_proxy`` too).
     """
     env: dict[str, str | None] = dict.fromkeys(_PROXY_VARIABLES + _NO_PROXY_VARIABLES)
     env["HTTPS_PROXY"] = env["https_proxy"] = proxy_url
+    env["NO_PROXY"] = env["no_proxy"] = no_proxy
     env["REQUESTS_CA_BUNDLE"] = env["CURL_CA_BUNDLE"] = str(ca_bundle)
     return env
 
 
-def write_service_account_file(path: Path, *, project_id: str) -> Path:
-    """A syntactically valid service-account key file that is never used to call anything.
+def write_service_account_file(
+    path: Path, *, project_id: str, token_uri: str = "https://oauth2.googleapis.com/token"
+) -> Path:
+    """A syntactically valid service-account key file.
 
     It stands in for the function's runtime identity (Application Default Credentials), which
-    firebase-admin loads before it verifies a token.
+    firebase-admin loads before it verifies a token; with the default ``token_uri`` it is never
+    used to call anything. A test that needs an access token (Cloud Messaging) points
+    ``token_uri`` at a local token endpoint.
     """
-    info = {
+    path.write_text(json.dumps(service_account_info(project_id=project_id, token_uri=token_uri)))
+    return path
+
+
+def service_account_info(*, project_id: str, token_uri: str) -> dict[str, str]:
+    """A service-account key (a fresh RSA key) whose OAuth2 grants go to ``token_uri``."""
+    return {
         "type": "service_account",
         "project_id": project_id,
         "private_key_id": "qgen-test-service-account",
         "private_key": _private_pem(_new_rsa_key()).decode(),
         "client_email": f"qgen-test@{project_id}.iam.gserviceaccount.com",
         "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
+        "token_uri": token_uri,
     }
-    path.write_text(json.dumps(info))
-    return path
 
 
 # --- The proxy ---------------------------------------------------------------------------------
 
 
-class _ProxyServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, fake: FakeGoogleCertsProxy) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _TunnelHandler)
-
-
-class _QuietHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 5
-    server: _ProxyServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _reply(self, status: HTTPStatus, body: bytes, headers: Mapping[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _TunnelHandler(_QuietHandler):
-    """The proxy side: accepts CONNECT to the certificate host only and never dials out."""
-
-    def do_CONNECT(self) -> None:
-        fake = self.server.fake
-        fake.log.append(f"CONNECT {self.path}")
-        if self.path != f"{CERTS_HOST}:443":
-            self._reply(HTTPStatus.FORBIDDEN, b"", {"Connection": "close"})
-            self.close_connection = True
-            return
-        self.send_response(HTTPStatus.OK, "Connection Established")
-        self.end_headers()
-        self.close_connection = True
-        try:
-            tls = fake.tls_context.wrap_socket(self.connection, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            fake.log.append(f"TLS handshake failed: {exc}")
-            return
-        try:
-            _OriginHandler(tls, self.client_address, self.server)
-        finally:
-            tls.close()
-
-    def do_GET(self) -> None:
-        # Plain-HTTP proxying is not offered: the certificate endpoint is HTTPS only.
-        self.server.fake.log.append(f"GET {self.path} (plain proxy request refused)")
-        self._reply(HTTPStatus.FORBIDDEN, b"", {"Connection": "close"})
-        self.close_connection = True
-
-
-class _OriginHandler(_QuietHandler):
+class _OriginHandler(QuietHandler):
     """The www.googleapis.com side, spoken inside the TLS tunnel."""
 
     def do_GET(self) -> None:
-        fake = self.server.fake
+        fake: FakeGoogleCertsProxy = self.server.owner
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         fake.log.append(f"GET https://{self.headers.get('Host')}{path}")
         document = fake.document_at(path)
@@ -399,17 +353,14 @@ class FakeGoogleCertsProxy:
         self.oauth2_published = None if oauth2_published is None else dict(oauth2_published)
         self.status = status
         self.log: list[str] = []
-        self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.tls_context.load_cert_chain(certfile=server_cert, keyfile=server_key)
-        self._server = _ProxyServer(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-google-certs-proxy", daemon=True
+        origin = Origin(server_tls_context(server_cert, server_key), _OriginHandler)
+        self._proxy = TunnelProxy(
+            {f"{CERTS_HOST}:443": origin}, owner=self, log=self.log, name="fake-google-certs-proxy"
         )
 
     @property
     def url(self) -> str:
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return self._proxy.url
 
     def document_at(self, path: str) -> dict[str, str] | None:
         """The ``{kid: certificate}`` document served at ``path``, if any."""
@@ -426,13 +377,11 @@ class FakeGoogleCertsProxy:
         return self.log.count(f"GET {OAUTH2_CERTS_URL}")
 
     def __enter__(self) -> FakeGoogleCertsProxy:
-        self._thread.start()
+        self._proxy.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._proxy.stop()
 
 
 def refused_proxy_url() -> str:

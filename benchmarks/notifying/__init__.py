@@ -1,0 +1,1 @@
+"""Pieces of benchmarks/notification_latency.py: the stack with the FCM stand-in, the run."""

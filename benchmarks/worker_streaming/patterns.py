@@ -62,8 +62,11 @@ class Env:
         self.users += 1
         return f"bench-worker-u{self.users:03d}"
 
-    def new_job(self, user_id: str) -> tuple[str, float]:
-        """A pending job made by the real JobService; its id and when create() returned."""
+    def new_job(self, user_id: str, prompt: str = PROMPT) -> tuple[str, float]:
+        """A pending job made by the real JobService; its id and when create() returned.
+
+        Another prompt of the same deck lets a run tell concurrent jobs' model requests apart
+        (the model server records the learner's request)."""
         service = JobService(
             uow=FirestoreUnitOfWork(
                 self.plain_db, transaction_max_attempts=self.settings.transaction_max_attempts
@@ -74,7 +77,7 @@ class Env:
             clock=utc_now,
         )
         request = CreateRequest(
-            user_id=user_id, prompt=PROMPT, client_ip=f"198.51.100.{self.users % 250 + 1}"
+            user_id=user_id, prompt=prompt, client_ip=f"198.51.100.{self.users % 250 + 1}"
         )
         job_id = str(service.create(request).stored.job_id)
         return job_id, time.time()

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 
@@ -52,14 +53,17 @@ def start_model_server(stack: Stack) -> str:
 
 
 @contextlib.contextmanager
-def bench_stack(console: Console) -> Iterator[BenchStack]:
+def bench_stack(
+    console: Console, project: str = BENCH_PROJECT, log_dir: Path = BENCH_LOG_DIR
+) -> Iterator[BenchStack]:
     """Firestore emulator + offline model server on free ports; both stopped on the way out.
+    Anything else started on the yielded stack (another benchmark's worker) is stopped too.
 
     dev.stack.firestore_emulator() would log to .dev/logs/tests/firestore.log, the file of a
     test session that may be running; the same start_firestore() with our own log directory.
     """
-    stack = Stack(StackConfig(project_id=BENCH_PROJECT, log_dir=BENCH_LOG_DIR))
-    BENCH_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    stack = Stack(StackConfig(project_id=project, log_dir=log_dir))
+    log_dir.mkdir(parents=True, exist_ok=True)
     try:
         port = start_emulator(stack)
         model_url = start_model_server(stack)

@@ -1,0 +1,1 @@
+"""One worker instance's capacity: benchmarks/capacity.py's parts."""

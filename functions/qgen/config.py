@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     cleanup_page_size: int = Field(default=300, ge=1, le=500)
 
     # --- Notifications (FCM) ---
-    # Off: no job records a notification (the local stack has no FCM to hand them to).
-    notifications_enabled: bool = True
+    # Off: no job records a notification. infra/ turns it on (variable notifications_enabled);
+    # the local stack has no FCM to hand them to.
+    notifications_enabled: bool = False
 
     # --- Firestore ---
     transaction_max_attempts: PositiveInt = 12

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import threading
 from functools import lru_cache, partial
 from typing import Literal
 from urllib.parse import urlsplit
@@ -143,6 +144,7 @@ def _notifications(settings: Settings, uow: FirestoreUnitOfWork) -> Notification
     if not settings.notifications_enabled:
         return None
     notifier = FcmNotifier(messaging_app(settings.project_id))
+    threading.Thread(target=notifier.warm, name="fcm-warm-up", daemon=True).start()
     return NotificationSender(uow=uow, notifier=notifier, clock=utc_now)
 
 

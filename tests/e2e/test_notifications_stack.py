@@ -5,7 +5,10 @@ through the local stand-in (tests/support/fake_fcm.py) as in production: proxy, 
 account as their Application Default Credentials. A learner registers two devices through the
 api and creates a job; each device gets one message, handed over within issue 12's 2 s of
 the job's end (a cold worker: its first OAuth2 grant and TLS handshake included).
-benchmarks/notification_latency.py measures the same over many jobs.
+benchmarks/notification_latency.py measures the same over many jobs. Then the worker tests'
+hard cases, each ending with exactly one message per device per job end: a worker SIGKILLed
+mid-stream and the job resumed by the redelivered task; a job failing through its retries,
+then retried by its learner (two ends: two messages, failed then completed).
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ import httpx
 import pytest
 from qgen.adapters.firestore.names import JOBS, NOTIFICATION_OUTBOX
 
-from dev.stack import free_port
+from dev.model_server.client import AdminClient
+from dev.stack import Stack, free_port
 from tests.conftest import PROJECT_ID
 from tests.e2e.conftest import ApiSpawner, bearer
-from tests.support.e2e import wait_for
+from tests.support.e2e import (
+    create,
+    create_and_kill_its_worker,
+    expire_lease,
+    fresh_model,
+    wait_for,
+    wait_for_status,
+)
 from tests.support.fake_fcm import FakeFcm
 
 pytestmark = pytest.mark.e2e
@@ -38,20 +49,54 @@ def fcm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeFcm]:
 
 
 @pytest.fixture(scope="module")
-def notifying_api(
-    fcm: FakeFcm, spawner: ApiSpawner, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    """An api whose tasks go to a worker of its own; both notify through the stand-in."""
+def notifying_env(fcm: FakeFcm, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     credentials = fcm.write_service_account(tmp_path_factory.mktemp("sa") / "sa.json")
-    env = fcm.function_env(credentials)
+    return fcm.function_env(credentials)
+
+
+def notifying_pair(
+    spawner: ApiSpawner, env: dict[str, str], **worker_env: str
+) -> tuple[str, str, Stack]:
+    """An api whose tasks go to a worker of its own (which queues its retries to itself);
+    both notify through the stand-in. (api URL, worker URL, the worker's owner)."""
     worker_port = free_port()
     worker_url = f"http://127.0.0.1:{worker_port}/"
+    worker_env = {**env, "WORKER_URL": worker_url, **worker_env}
     # Started side by side: each takes seconds to import and answer.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        worker = pool.submit(spawner.function, "process_job", worker_port, **env)
+        worker = pool.submit(spawner.function, "process_job", worker_port, **worker_env)
         api = pool.submit(spawner.function, "api", None, **env, WORKER_URL=worker_url)
-        assert worker.result()[0] == worker_url
-        return api.result()[0]
+        url, owner = worker.result()
+        assert url == worker_url
+        return api.result()[0], worker_url, owner
+
+
+@pytest.fixture(scope="module")
+def notifying_api(spawner: ApiSpawner, notifying_env: dict[str, str]) -> str:
+    return notifying_pair(spawner, notifying_env)[0]
+
+
+@pytest.fixture
+def model(stack: Stack) -> Iterator[AdminClient]:
+    with fresh_model(stack) as admin:
+        yield admin
+
+
+def messages_of(fcm: FakeFcm, job_id: str, token: str) -> list[dict[str, str]]:
+    """The data payloads of the messages ``token`` got about ``job_id``."""
+    return [r.message["data"] for r in fcm.to(token) if r.message["data"]["jobId"] == job_id]
+
+
+def assert_one_per_device(fcm: FakeFcm, job_id: str, statuses: list[str]) -> None:
+    """Each device got one message per end of the job, with these final statuses, in order."""
+    wait_for(
+        lambda: all(len(messages_of(fcm, job_id, t)) >= len(statuses) for t in (PHONE, LAPTOP)),
+        timeout=30,
+        what="the messages",
+    )
+    time.sleep(1)  # a second message, if one were sent, would arrive by now
+    for token in (PHONE, LAPTOP):
+        assert [m["status"] for m in messages_of(fcm, job_id, token)] == statuses
 
 
 def test_each_device_gets_one_message_within_two_seconds_of_the_jobs_end(
@@ -81,3 +126,49 @@ def test_each_device_gets_one_message_within_two_seconds_of_the_jobs_end(
     handed_over = max(r[0].at for r in received) - job["completedAt"].timestamp()
     assert 0 < handed_over <= GOAL_SECONDS, f"{handed_over:.3f} s after the job's end"
     assert list(db.collection(NOTIFICATION_OUTBOX).stream()) == []
+
+
+def test_a_worker_killed_mid_stream_notifies_once_when_the_resumed_job_ends(
+    stack: Stack,
+    spawner: ApiSpawner,
+    notifying_env: dict[str, str],
+    fcm: FakeFcm,
+    db: Any,
+    model: AdminClient,
+) -> None:
+    worker_env = {"LEASE_SECONDS": "10"}
+    api_url, worker_url, first_worker = notifying_pair(spawner, notifying_env, **worker_env)
+    model.config(paceMs=40)
+    with httpx.Client(base_url=api_url, timeout=60) as client:
+        for token in (PHONE, LAPTOP):
+            client.post("/devices", json={"token": token}, headers=bearer("alice"))
+        job_id = create_and_kill_its_worker(client, first_worker)
+        expire_lease(db, job_id)
+        port = int(worker_url.rstrip("/").rsplit(":", 1)[1])
+        spawner.function("process_job", port, **notifying_env, WORKER_URL=worker_url, **worker_env)
+        redelivered = httpx.post(
+            worker_url,
+            json={"jobId": job_id},
+            headers={"X-CloudTasks-QueueName": stack.config.tasks_queue},
+            timeout=120,
+        )
+        assert redelivered.status_code == 200, redelivered.text
+        wait_for_status(client, job_id, "completed", what="the resumed job to complete")
+    assert_one_per_device(fcm, job_id, ["completed"])
+
+
+def test_a_job_failed_through_its_retries_then_retried_notifies_once_per_end(
+    spawner: ApiSpawner, notifying_env: dict[str, str], fcm: FakeFcm, model: AdminClient
+) -> None:
+    api_url, _, _ = notifying_pair(spawner, notifying_env)
+    # Every delivery of the first run drops mid-stream: the retries run out, the job fails.
+    model.add_faults({"kind": "drop", "call": "stream", "afterQuestions": 2, "times": 5})
+    with httpx.Client(base_url=api_url, timeout=60) as client:
+        for token in (PHONE, LAPTOP):
+            client.post("/devices", json={"token": token}, headers=bearer("alice"))
+        job_id = create(client)
+        wait_for_status(client, job_id, "failed", what="the job to fail after its retries")
+        retried = client.post(f"/jobs/{job_id}/retry", headers=bearer("alice"))
+        assert retried.status_code == 202, retried.text
+        wait_for_status(client, job_id, "completed", what="the retried job to complete")
+    assert_one_per_device(fcm, job_id, ["failed", "completed"])

@@ -8,6 +8,7 @@ the runtime service account (Application Default Credentials).
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import firebase_admin
@@ -23,6 +24,7 @@ _TIMEOUT_SECONDS = 10
 # FCM's answers that say the token will never work again: prune the device.
 _DEAD_TOKEN = (messaging.UnregisteredError, messaging.SenderIdMismatchError)
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def messaging_app(
@@ -61,6 +63,15 @@ def message(notification: Notification, token: str) -> messaging.Message:
 class FcmNotifier:
     def __init__(self, app: firebase_admin.App) -> None:
         self._app = app
+
+    def warm(self) -> None:
+        """Fetch the first access token now, off any job's path: the first notification of
+        an instance would otherwise wait for it (Application Default Credentials; locally a
+        key's OAuth2 grant). A failure here is only logged: the send fetches it again."""
+        try:
+            self._app.credential.get_access_token()
+        except Exception:  # a warm-up never stops the instance
+            log.warning("FCM credentials not available yet", exc_info=True)
 
     def send(self, notification: Notification, tokens: dict[str, str]) -> SendReport:
         devices = list(tokens)

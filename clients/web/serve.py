@@ -5,7 +5,11 @@
 Uses the stack of `make dev` / `make dev-detach` when it answers on its ports (DEV_*_PORT, as
 for dev.stack); otherwise starts one for as long as this runs. Ctrl-C stops what it started.
 The app is configured through VITE_QGEN_* variables (clients/web/src/config.ts), so the page
-talks to exactly this stack's api and Firestore emulator.
+talks to exactly this stack's api and Firestore emulator. Other VITE_* variables in the environment
+pass through: VITE_FIREBASE_MESSAGING_SENDER_ID and VITE_FIREBASE_VAPID_KEY (with the web app's
+VITE_FIREBASE_API_KEY and VITE_FIREBASE_APP_ID) turn on notifications; without them the app says
+they are not available here. public/ (firebase-messaging-sw.js, the push service worker) is
+served at the root.
 """
 
 from __future__ import annotations

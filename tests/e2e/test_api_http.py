@@ -306,7 +306,9 @@ def test_cors_preflight_and_response_headers(api: httpx.Client) -> None:
     )
     assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
-    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    allowed = preflight.headers["Access-Control-Allow-Methods"].split(", ")
+    # Every method a route takes: the devices API's PUT and DELETE too.
+    assert {"GET", "POST", "PUT", "DELETE", "OPTIONS"} <= set(allowed)
     assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
     listed = api.get("/jobs", headers={**origin, **bearer("alice")})
     assert listed.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"

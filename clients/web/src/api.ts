@@ -42,6 +42,12 @@ export interface Limits {
   };
 }
 
+// GET /devices and the calls that change them (docs/api.md): tokens are never echoed.
+export interface Devices {
+  devices: { deviceId: string; addedAt: string }[];
+  notificationsEnabled: boolean;
+}
+
 interface ErrorPayload {
   error?: { code?: string; message?: string; details?: Record<string, unknown> };
 }
@@ -67,6 +73,22 @@ export class Api {
 
   limits(): Promise<Limits> {
     return this.call("GET", "/limits");
+  }
+
+  devices(): Promise<Devices> {
+    return this.call("GET", "/devices");
+  }
+
+  registerDevice(token: string): Promise<Devices> {
+    return this.call("POST", "/devices", { token });
+  }
+
+  removeDevice(deviceId: string): Promise<Devices> {
+    return this.call("DELETE", `/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  setNotifications(notificationsEnabled: boolean): Promise<Devices> {
+    return this.call("PUT", "/notification-settings", { notificationsEnabled });
   }
 
   private async call<T = JobResponse>(

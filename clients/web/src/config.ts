@@ -5,12 +5,18 @@
 //           hands the same identity to the Firestore emulator as a mock user token.
 // firebase: a real project; Firebase Authentication signs the learner in (Google pop-up) and
 //           real ID tokens go to the API and, through the SDK, to Firestore.
+//
+// Either mode may add Cloud Messaging (VITE_FIREBASE_MESSAGING_SENDER_ID and VITE_FIREBASE_VAPID_KEY,
+// with the web app's real VITE_FIREBASE_API_KEY and VITE_FIREBASE_APP_ID): the app then offers
+// notifications when a job ends (src/notifications.ts). Without them, as on the emulator-only
+// local stack, it says notifications are not available.
 
 export interface FirebaseWebConfig {
   apiKey: string;
   authDomain: string;
   projectId: string;
   appId: string;
+  messagingSenderId?: string;
 }
 
 export interface AppConfig {
@@ -19,6 +25,8 @@ export interface AppConfig {
   apiUrl: string;
   emulator?: { host: string; port: number };
   firebase: FirebaseWebConfig;
+  /** Present when Cloud Messaging is configured: the web push (VAPID) public key. */
+  messaging?: { vapidKey: string };
 }
 
 export class ConfigError extends Error {}
@@ -30,9 +38,17 @@ function required(name: string, value: string | undefined): string {
   return value;
 }
 
+// Messaging needs both values; either alone is not a configuration.
+function messagingOf(env: ImportMetaEnv): { senderId: string; vapidKey: string } | undefined {
+  const senderId = env.VITE_FIREBASE_MESSAGING_SENDER_ID;
+  const vapidKey = env.VITE_FIREBASE_VAPID_KEY;
+  return senderId && vapidKey ? { senderId, vapidKey } : undefined;
+}
+
 export function loadConfig(env: ImportMetaEnv = import.meta.env): AppConfig {
   const mode = env.VITE_QGEN_MODE === "local" ? "local" : "firebase";
   const apiUrl = required("VITE_QGEN_API_URL", env.VITE_QGEN_API_URL).replace(/\/+$/, "");
+  const messaging = messagingOf(env);
   if (mode === "local") {
     const projectId = env.VITE_QGEN_PROJECT_ID || "demo-qgen";
     const [host, port] = (env.VITE_QGEN_FIRESTORE_EMULATOR || "127.0.0.1:8180").split(":");
@@ -41,8 +57,16 @@ export function loadConfig(env: ImportMetaEnv = import.meta.env): AppConfig {
       projectId,
       apiUrl,
       emulator: { host, port: Number(port) },
-      // The emulators need only a project id; the other values are never checked.
-      firebase: { apiKey: "local", authDomain: "localhost", projectId, appId: "local" },
+      // The emulators need only a project id; the other values are never checked (Cloud
+      // Messaging, when configured, needs the web app's real API key and app id).
+      firebase: {
+        apiKey: (messaging && env.VITE_FIREBASE_API_KEY) || "local",
+        authDomain: "localhost",
+        projectId,
+        appId: (messaging && env.VITE_FIREBASE_APP_ID) || "local",
+        messagingSenderId: messaging?.senderId,
+      },
+      messaging: messaging && { vapidKey: messaging.vapidKey },
     };
   }
   const firebase = {
@@ -50,6 +74,8 @@ export function loadConfig(env: ImportMetaEnv = import.meta.env): AppConfig {
     authDomain: required("VITE_FIREBASE_AUTH_DOMAIN", env.VITE_FIREBASE_AUTH_DOMAIN),
     projectId: required("VITE_FIREBASE_PROJECT_ID", env.VITE_FIREBASE_PROJECT_ID),
     appId: required("VITE_FIREBASE_APP_ID", env.VITE_FIREBASE_APP_ID),
+    messagingSenderId: messaging?.senderId,
   };
-  return { mode, projectId: firebase.projectId, apiUrl, firebase };
+  const vapid = messaging && { vapidKey: messaging.vapidKey };
+  return { mode, projectId: firebase.projectId, apiUrl, firebase, messaging: vapid };
 }

@@ -16,6 +16,7 @@ import { Api, ApiError } from "./api";
 import { type AppConfig, ConfigError, loadConfig } from "./config";
 import { ACTIVE, type Job, title } from "./jobs";
 import { budgetMessage, LimitsView } from "./limits";
+import { Notifications } from "./notifications";
 import { TasksPanel } from "./panel";
 import { showQuestions } from "./questions";
 import {
@@ -106,14 +107,25 @@ function showFirebaseSignIn(app: FirebaseApp): void {
 
 // ----- the signed-in app ----------------------------------------------------------------
 
-function startApp(config: AppConfig, session: Session, db: Firestore): void {
+function startApp(config: AppConfig, app: FirebaseApp, session: Session, db: Firestore): void {
   const api = new Api(config.apiUrl, session);
   // The learner's limits, in the panel: fetched when it opens and whenever a job may have
   // moved them (created, cancelled, retried, ended).
   const limits = new LimitsView($("#tasks-panel .limits"), () => api.limits());
+  // Notifications when a job ends, in the panel too (only where Cloud Messaging is configured).
+  const notifications = new Notifications($("#tasks-panel .notify"), {
+    config,
+    app,
+    api,
+    uid: session.uid,
+    failed: (action, error) => toasts.show(`Could not ${action}: ${errorText(error)}`, "error"),
+    openJob: (jobId) => (location.hash = `#/jobs/${encodeURIComponent(jobId)}`),
+  });
+  void notifications.start();
   $("#nav-actions").hidden = false;
   $("#user-label").textContent = session.label;
   $("#sign-out").addEventListener("click", async () => {
+    await notifications.signOut();
     await session.signOut();
     location.hash = "#/";
     location.reload();
@@ -235,11 +247,11 @@ async function boot(): Promise<void> {
     const { host, port } = config.emulator!;
     // The emulator applies the security rules to this identity (an unsigned token it builds).
     connectFirestoreEmulator(db, host, port, { mockUserToken: { sub: uid, user_id: uid } });
-    return startApp(config, localSession(config, uid), db);
+    return startApp(config, app, localSession(config, uid), db);
   }
   const session = await firebaseSession(app);
   if (!session) return showFirebaseSignIn(app);
-  startApp(config, session, getFirestore(app));
+  startApp(config, app, session, getFirestore(app));
 }
 
 void boot();

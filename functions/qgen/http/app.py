@@ -55,6 +55,10 @@ _ROUTES = Map(
     strict_slashes=False,
     merge_slashes=False,
 )
+# What a browser may call, as the routes declare it (a preflight names one method).
+_ALLOWED_METHODS = ", ".join(
+    sorted({m for rule in _ROUTES.iter_rules() for m in rule.methods or ()} | {"OPTIONS"})
+)
 
 # Anything else in the query string is refused, as unknown body fields are.
 _QUERY_PARAMETERS: dict[str, set[str]] = {"list_jobs": {"limit"}}
@@ -147,7 +151,7 @@ class ApiApp:
                 ErrorCode.ORIGIN_NOT_ALLOWED, "This origin may not call the API from a browser."
             )
         response = Response(status=204)
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = _ALLOWED_METHODS
         response.headers["Access-Control-Allow-Headers"] = _ALLOWED_HEADERS
         response.headers["Access-Control-Max-Age"] = "3600"
         return response

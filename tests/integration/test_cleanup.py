@@ -194,8 +194,12 @@ def test_expired_lease_with_attempts_left_is_requeued_as_a_new_run(db: Any) -> N
         run=0,
         leaseExpiresAt=NOW - timedelta(seconds=1),
         leaseToken="t",
-        questionsSaved=3,
+        questionsSaved=1,
     )
+    for position in range(3):  # the lost worker saved three; the job showed one
+        db.collection(QUESTIONS).document(f"lost-q{position:03d}").set(
+            {"generationJobId": "lost", "userId": "alice", "question": f"q{position}"}
+        )
     set_counter(db, "alice", 1)
     queue = InMemoryTaskQueue()
     report = service(db, queue).recovery()

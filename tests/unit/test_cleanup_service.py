@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from qgen.config import Settings
 from qgen.domain import transitions
-from qgen.domain.jobs import Job, JobStatus
+from qgen.domain.jobs import Job, JobStatus, question_id
+from qgen.domain.questions import QuestionDraft, SavedQuestion
 from qgen.services.cleanup import CleanupMode, CleanupService
 
 from tests.support.fakes import FakeClock, InMemoryTaskQueue, MemoryStore
+from tests.support.questions import item
 
 
 def cleanup(store: MemoryStore, queue: InMemoryTaskQueue, clock: FakeClock) -> CleanupService:
@@ -64,6 +66,22 @@ def test_recovery_requeues_or_fails_lost_workers_and_leaves_live_ones(
     assert jobs["live"].status is JobStatus.PROCESSING
     assert store.state.counters["alice"] == 2, "the failed job released its slot"
     assert report.counters_repaired == []
+
+
+def test_a_lost_workers_job_counts_the_questions_it_saved_before_it_died(
+    store: MemoryStore, queue: InMemoryTaskQueue, clock: FakeClock
+) -> None:
+    expired = clock.now - timedelta(seconds=1)
+    lost = job(clock, status="processing", attempts=3, estimated_total=8, lease_expires_at=expired)
+    put(store, "last", lost)
+    draft = QuestionDraft.model_validate(item(0))
+    for position in range(3):  # saved by the worker; its progress write never came
+        saved = SavedQuestion.of(draft, job_id="last", user_id="alice", topic="t", now=clock.now)
+        store.state.questions[question_id("last", position)] = saved
+    cleanup(store, queue, clock).recovery()
+    failed = store.state.jobs["last"]
+    assert (failed.status, failed.questions_saved) == (JobStatus.FAILED, 3)
+    assert failed.question_ids == [question_id("last", p) for p in range(3)]
 
 
 def test_recovery_revives_stale_pending_jobs_as_a_new_run(

@@ -103,10 +103,54 @@ def test_a_header_without_a_count_or_topic_gets_the_maximum_and_the_learners_wor
     store: MemoryStore, clock: FakeClock
 ) -> None:
     job_id = new_job(store, clock)
-    text = json.dumps({"questions": [item(0), item(1)]})
+    text = json.dumps({"questions": [item(n) for n in range(9)]})
     worker(store, clock, ScriptedModel(pieces=[text]), max_questions_per_job=7).process(job_id)
     job = store.state.jobs[job_id]
-    assert (job.topic, job.estimated_total, job.questions_saved) == ("NATO alphabet", 7, 2)
+    assert (job.topic, job.estimated_total, job.questions_saved) == ("NATO alphabet", 7, 7)
+
+
+def test_a_model_that_stops_short_of_its_plan_delivers_the_job(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    # Asked for 5, it streamed 3 valid questions and stopped: completed, the plan lowered to
+    # what was saved (a completed job has every question it planned).
+    job_id = new_job(store, clock)
+    model = ScriptedModel(pieces=answer_stream(3, planned=5))
+    assert worker(store, clock, model).process(job_id).outcome is DeliveryOutcome.COMPLETED
+    job = store.state.jobs[job_id]
+    assert (job.status, job.estimated_total, job.questions_saved) == (JobStatus.COMPLETED, 3, 3)
+
+
+def test_a_stream_short_of_its_plan_after_invalid_items_is_filled_in_by_the_next_attempt(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    job_id = new_job(store, clock)
+    broken = item(1) | {"options": ["only", "three", "options"]}
+    first = ScriptedModel(pieces=envelope_pieces([item(0), broken, item(2)], count=3))
+    assert worker(store, clock, first).process(job_id).outcome is DeliveryOutcome.RETRYING
+    job = store.state.jobs[job_id]
+    assert (job.status, job.questions_saved, job.last_error_code) == (
+        JobStatus.PENDING,
+        2,
+        FailureCode.SCHEMA_VALIDATION.value,
+    )
+    second = ScriptedModel(pieces=envelope_pieces([item(3)], count=3))
+    assert worker(store, clock, second).process(job_id).outcome is DeliveryOutcome.COMPLETED
+    assert second.requests[0].remaining == 1, "the next attempt asks for the rest"
+    job = store.state.jobs[job_id]
+    assert (job.status, job.estimated_total, job.questions_saved) == (JobStatus.COMPLETED, 3, 3)
+
+
+def test_on_the_last_attempt_a_short_stream_completes_with_what_it_delivered(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    job_id = new_job(store, clock)
+    broken = item(1) | {"options": ["only", "three", "options"]}
+    model = ScriptedModel(pieces=envelope_pieces([item(0), broken, item(2)], count=3))
+    service = worker(store, clock, model, max_attempts=1)
+    assert service.process(job_id).outcome is DeliveryOutcome.COMPLETED
+    job = store.state.jobs[job_id]
+    assert (job.estimated_total, job.questions_saved, job.questions_rejected) == (2, 2, 1)
 
 
 @pytest.mark.parametrize("status", [JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.FAILED])

@@ -25,9 +25,15 @@ def requeue_stale(
     return counted_job.changed(run=job.run + 1, enqueued_at=now)
 
 
-def recover_lost_worker(job: Job, *, now: datetime, max_attempts: int) -> Job | None:
-    """A processing job whose lease ran out: requeued or failed; None if it moved on."""
+def recover_lost_worker(
+    job: Job, *, now: datetime, max_attempts: int, question_ids: list[str] | None = None
+) -> Job | None:
+    """A processing job whose lease ran out: requeued or failed, its saved questions counted
+    from ``question_ids`` (the lost worker may have saved some since the job last showed
+    them); None if it moved on."""
     if job.status is not JobStatus.PROCESSING or not job.lease_expired(now):
         return None
     lost = failure_for(FailureCode.WORKER_LOST)
-    return fail_attempt(job, lost, now=now, max_attempts=max_attempts, new_run=True)
+    return fail_attempt(
+        job, lost, now=now, max_attempts=max_attempts, new_run=True, question_ids=question_ids
+    )

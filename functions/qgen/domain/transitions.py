@@ -168,9 +168,13 @@ def progress(job: Job, *, question_ids: list[str], generated: int, rejected: int
 def complete(
     job: Job, *, question_ids: list[str], now: datetime, usage: Usage | None, model: str
 ) -> Job:
-    """Done: the saved questions counted from their documents."""
+    """Done: the saved questions counted from their documents. A model that finished short of
+    its plan delivered the job: the planned total becomes what was saved (a completed job
+    always has every question it planned)."""
     started = job.started_at or job.created_at
     ended = counted(_ended(job, usage), question_ids)
+    if ended.estimated_total is not None and len(question_ids) < ended.estimated_total:
+        ended = ended.changed(estimated_total=len(question_ids))
     return settle(ended).changed(
         status=JobStatus.COMPLETED,
         phase=JobPhase.FINALIZING,
@@ -178,6 +182,15 @@ def complete(
         duration_ms=int((now - started).total_seconds() * 1000),
         model=model,
     )
+
+
+def fill_in_wanted(
+    *, planned: int, delivered: int, rejected: int, attempt: int, max_attempts: int
+) -> bool:
+    """A stream that finished short of its plan because items were thrown away (malformed,
+    duplicates) is worth another attempt, which asks for the rest, while attempts remain. A
+    model that simply stopped early, or the last attempt, completes with what it delivered."""
+    return delivered < planned and rejected > 0 and attempt < max_attempts
 
 
 def fail_attempt(

@@ -113,14 +113,15 @@ class CleanupService:
 
         def recover(tx: JobTransaction) -> StoredJob | None:
             job = tx.get_job(job_id)
-            recovered = (
-                None
-                if job is None
-                else recovery.recover_lost_worker(
-                    job, now=now, max_attempts=self.settings.max_attempts
-                )
+            if job is None or job.status is not JobStatus.PROCESSING:
+                return None  # it finished or was cancelled
+            upto = job.estimated_total or self.settings.max_questions_per_job
+            ids = tx.saved_question_ids(job_id, upto=upto)
+            s = self.settings
+            recovered = recovery.recover_lost_worker(
+                job, now=now, max_attempts=s.max_attempts, question_ids=ids
             )
-            if job is None or recovered is None:
+            if recovered is None:
                 return None  # it finished, was cancelled, or a delivery took the lease again
             tx.save_job(job_id, job, recovered)
             return StoredJob(job_id, recovered)

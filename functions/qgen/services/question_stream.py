@@ -25,6 +25,7 @@ from .ports import JobReader, Model
 from .question_writer import Counts, ProgressPolicy, QuestionWriter
 
 _NO_VALID_QUESTION = "no valid question in the stream"
+_SHORT_OF_PLAN = "the stream ended short of its plan after invalid items"
 
 
 class QuestionStream:
@@ -112,6 +113,14 @@ class QuestionStream:
             self._hand_over(job, parser, writer, items, already=already)
         if parser.accepted == 0:
             raise ModelError(FailureCode.SCHEMA_VALIDATION, _NO_VALID_QUESTION)
+        if self.plan is not None and transitions.fill_in_wanted(
+            planned=self.plan.total,
+            delivered=already + self._handed,
+            rejected=parser.rejected_total,
+            attempt=job.attempts,
+            max_attempts=self._settings.max_attempts,
+        ):
+            raise ModelError(FailureCode.SCHEMA_VALIDATION, _SHORT_OF_PLAN)
 
     def _hand_over(
         self,

@@ -11,7 +11,7 @@ WEB := clients/web
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: venv demo dev dev-detach down status test lint typecheck unit integration e2e openapi bench clean \
+.PHONY: venv demo dev dev-detach down status test lint typecheck unit integration e2e openapi bench capacity soak clean \
 	web web-deps web-check chromium screenshots
 
 venv: $(VENV)/.installed $(TASKS_VENV)/.installed
@@ -78,6 +78,15 @@ bench: venv
 	$(PY) -m benchmarks.worker_stream
 	$(PY) -m benchmarks.cleanup_retention
 	$(PY) -m benchmarks.cleanup_recovery
+	$(PY) -m benchmarks.notification_latency
+
+## One worker instance's capacity: K concurrent 40-question jobs in one worker process
+capacity: venv
+	$(PY) -m benchmarks.capacity
+
+## The whole stack for ~10 minutes under load and chaos, then every invariant checked
+soak: venv
+	$(PY) -m benchmarks.soak
 
 ## Clients: the web client's dev server against the local stack (starts one unless `make dev` runs)
 web: venv web-deps

@@ -17,7 +17,7 @@ FINISH_REASONS = frozenset(
 )
 BLOCK_REASONS = frozenset({"SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"})
 
-COMMON_FIELDS = frozenset({"kind", "call", "times", "paceMs", "model"})
+COMMON_FIELDS = frozenset({"kind", "call", "times", "paceMs", "model", "probability"})
 FIELDS: dict[str, frozenset[str]] = {
     "ok": frozenset(),
     "http_error": frozenset({"code", "status", "message", "reason", "retryDelay"}),
@@ -72,6 +72,7 @@ def parse_fault(spec: object) -> Fault:
     if model is not None and not isinstance(model, str):
         raise FaultSpecError("model must be a model name, or absent for every model")
     fault.model = model
+    fault.probability = _probability(spec)
     fault.pace_ms = _int(spec, "paceMs", 0)
     fault.after_questions = _int(spec, "afterQuestions", 0)
     tail = _int(spec, "tailChars", 0)
@@ -92,6 +93,15 @@ def _int(spec: dict[str, Any], key: str, low: int, high: int | None = None) -> i
         bounds = f"between {low} and {high}" if high is not None else f">= {low}"
         raise FaultSpecError(f"{key} must be {bounds}, got {value}")
     return value
+
+
+def _probability(spec: dict[str, Any]) -> float | None:
+    value = spec.get("probability")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise FaultSpecError(f"probability must be a number in (0, 1], got {value!r}")
+    return float(value)
 
 
 def _one_of(spec: dict[str, Any], key: str, allowed: frozenset[str]) -> str:

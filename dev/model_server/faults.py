@@ -83,6 +83,9 @@ class Fault:
     extra: int = DEFAULT_EXTRA
     # Only requests for this model (a primary that is rate-limited while a fallback is not).
     model: str | None = None
+    # None: every matching request; else the chance that a matching request takes it (a
+    # request it passes over goes on to the next fault). A soak's "~10 % of calls fail".
+    probability: float | None = None
     spec: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, call: Call, model: str | None = None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -30,6 +31,8 @@ class State:
             self.faults_applied = 0
             self.events: list[dict[str, Any]] = []
             self.requests: list[dict[str, Any]] = []
+            # Draws for faults with a probability; seeded, so a run can be repeated.
+            self.fault_rng = random.Random(self.defaults.seed)  # noqa: S311 - not security
 
     def begin(self, call: Call, model: str | None = None) -> tuple[int, Fault | None, Settings]:
         """Count a model request and take the first pending fault that matches it."""
@@ -37,13 +40,17 @@ class State:
             self.counts[CALL_NAMES[call]] += 1
             number = sum(self.counts.values())
             for index, fault in enumerate(self.faults):
-                if fault.matches(call, model):
+                if fault.matches(call, model) and self._fires(fault):
                     fault.times -= 1
                     if fault.times == 0:
                         del self.faults[index]
                     self.faults_applied += 1
                     return number, fault, self.settings
             return number, None, self.settings
+
+    def _fires(self, fault: Fault) -> bool:
+        """Whether a matching fault applies to this request (always, without a probability)."""
+        return fault.probability is None or self.fault_rng.random() < fault.probability
 
     def stats(self) -> dict[str, Any]:
         with self.lock:

@@ -95,7 +95,9 @@ class Learners:
         with self.ledger.lock:
             self.ledger.created[job_id] = learner.uid
         if self.rng.random() < self.options.cancel_rate:
-            delay = self.rng.uniform(0.2, 6.0)
+            # Most jobs stream for about a second: cancel within it (mid-stream, or pending)
+            # more often than after (a 409 on a job that already ended).
+            delay = self.rng.uniform(0.05, 2.0)
             self.actions.at(time.monotonic() + delay, lambda: self.cancel(learner, job_id))
 
     def cancel(self, learner: Learner, job_id: str) -> None:

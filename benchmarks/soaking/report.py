@@ -36,7 +36,7 @@ def setup(options: SoakOptions, machine: str) -> dict[str, str]:
         f"{tasks_emulator_version()} (dispatch by benchmarks/soaking/queue_shim.py)",
         "load": f"{o.jobs} jobs over {o.minutes:g} min from {o.learners} learners "
         f"({o.shared_address_learners} behind one address), {o.questions[0]}–{o.questions[1]} "
-        f"questions each; {o.cancel_rate:.0%} cancelled 0.2–6 s after creation; "
+        f"questions each; {o.cancel_rate:.0%} cancelled 0.05–2 s after creation; "
         f"{o.retry_rate:.0%} of failed retryable jobs retried by their owner",
         "chaos": f"{o.fault_rate:.0%} of model calls faulted at random (12 kinds); a worker "
         f"SIGKILLed every {o.kill_every_seconds:g} s ±25 % and restarted; a task body POSTed "

@@ -43,6 +43,10 @@ def private_config(
         log_dir=BENCH_LOG_DIR,
         function_env={
             **limits.function_env(),
+            # Production's reading of the project's spend (at most every 10 s per instance;
+            # Settings' default, infra leaves it): the local stack reads it at every admission
+            # so its tests see the ceiling at once, which is not the path being measured.
+            "SPEND_READING_MAX_AGE_SECONDS": "10",
             # functions-framework's gunicorn: processes, and threads in each.
             "WORKERS": str(api_workers),
             **({"THREADS": str(api_threads)} if api_threads else {}),

@@ -7,11 +7,17 @@ from typing import Any
 
 import pytest
 from qgen.adapters.firestore.documents import document
-from qgen.adapters.firestore.names import ACTIVE_COUNTERS, IDEMPOTENCY_KEYS, JOBS, RATE_WINDOWS
+from qgen.adapters.firestore.names import (
+    ACTIVE_COUNTERS,
+    IDEMPOTENCY_KEYS,
+    JOBS,
+    QUESTIONS,
+    RATE_WINDOWS,
+)
 from qgen.adapters.firestore.unit_of_work import FirestoreUnitOfWork
 from qgen.config import Settings
 from qgen.domain import transitions
-from qgen.domain.jobs import Job
+from qgen.domain.jobs import Job, question_id
 from qgen.services.jobs import CreateRequest, JobService
 from qgen.services.ports import JobTransaction
 
@@ -88,3 +94,24 @@ def test_saving_a_job_writes_what_changed_and_deletes_what_it_no_longer_has(db: 
     assert "leaseToken" not in doc
     assert "leaseExpiresAt" not in doc
     assert doc["status"] == "processing"
+
+
+@pytest.mark.parametrize(
+    ("known", "expected"),
+    [
+        (0, 5),  # nothing known: every position below the cap is read
+        (3, 5),  # the job's copy lags: read from its last known question on
+        (5, 5),  # up to date: one document read
+        (7, 5),  # a count ahead of the documents (never written so): all of them are read
+    ],
+)
+def test_a_jobs_saved_questions_are_counted_from_its_documents(
+    db: Any, known: int, expected: int
+) -> None:
+    for position in range(expected):
+        db.collection(QUESTIONS).document(question_id("j1", position)).set(
+            {"generationJobId": "j1"}
+        )
+    db.collection(QUESTIONS).document(question_id("j2", 0)).set({"generationJobId": "j2"})
+    ids = FirestoreUnitOfWork(db).run(lambda tx: tx.saved_question_ids("j1", known=known, upto=10))
+    assert ids == [question_id("j1", p) for p in range(expected)]

@@ -108,7 +108,7 @@ class MemoryTransaction:
         jobs = self._read().jobs.values()
         return sum(1 for job in jobs if job.user_id == user_id and job.is_active)
 
-    def saved_question_ids(self, job_id: str, *, upto: int) -> list[str]:
+    def saved_question_ids(self, job_id: str, *, known: int, upto: int) -> list[str]:
         saved = self._read().questions
         ids = sorted(qid for qid, q in saved.items() if q.generation_job_id == job_id)
         return ids[:upto]

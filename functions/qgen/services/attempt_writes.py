@@ -105,7 +105,8 @@ class AttemptWrites:
         """The job with the attempt's plan and item counts, and its saved questions' ids."""
         if end.plan is not None and job.needs_plan:
             job = transitions.plan(job, end.plan)
-        ids = tx.saved_question_ids(self.lease.job_id, upto=job.estimated_total or self._cap)
+        upto = job.estimated_total or self._cap
+        ids = tx.saved_question_ids(self.lease.job_id, known=job.questions_saved, upto=upto)
         if end.counts is not None:
             generated, rejected = end.counts
             job = job.changed(questions_generated=generated, questions_rejected=rejected)

@@ -116,10 +116,21 @@ class FirestoreTransaction:
         (result,) = ACTIVE_JOBS_OF_USER.build(self._db, user_id).count().get(transaction=self._tx)
         return int(result[0].value)
 
-    def saved_question_ids(self, job_id: str, *, upto: int) -> list[str]:
-        refs = [self._ref(QUESTIONS, question_id(job_id, p)) for p in range(upto)]
-        found = {s.id for s in self._db.get_all(refs, transaction=self._tx) if s.exists}
-        return [ref.id for ref in refs if ref.id in found]
+    def saved_question_ids(self, job_id: str, *, known: int, upto: int) -> list[str]:
+        start = min(max(known - 1, 0), upto)
+        found = self._existing_positions(job_id, range(start, max(upto, start + 1)))
+        if known and start not in found:  # the count the caller had is not there: read all
+            found = self._existing_positions(job_id, range(upto))
+            start = 0
+        count = max(found) + 1 if found else start
+        return [question_id(job_id, p) for p in range(count)]
+
+    def _existing_positions(self, job_id: str, positions: range) -> set[int]:
+        refs = {self._ref(QUESTIONS, question_id(job_id, p)).path: p for p in positions}
+        snapshots = self._db.get_all(
+            [self._db.document(path) for path in refs], transaction=self._tx
+        )
+        return {refs[s.reference.path] for s in snapshots if s.exists}
 
     # ----- writes --------------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ benchmarks/worker_stream.py does, plus ONE worker process: functions-framework s
 process_job, as the local stack starts it, on free loopback ports, project
 demo-qgen-bench-capacity, logs under .dev/logs/bench-capacity/; all stopped at the end, also on
 errors, Ctrl-C, SIGTERM and --timeout. Jobs are created by the real JobService in this process
-and delivered to the worker as Cloud Tasks would (POST {jobId}), K at once; a Firestore
-listener per job, on another client, notes when each question becomes visible. A round's K
-deliveries are released together, or one every 1/--dispatch-rate s (the queue's rate limit).
+and delivered to the worker as Cloud Tasks would (POST {jobId}), K at once; a raw Firestore
+Listen stream per job (capacity_sweep/light_listener.py) notes when each question document
+reaches a client. A round's K deliveries are released together, or one every 1/--dispatch-rate
+s (the queue's rate limit).
 
 Sweep: K = 1, 2, 5, 10, 15, 20, 30, 40, … until the pooled p95 of model-finished -> listener
 has doubled against K = 1 (K = 10 is measured in any case), --max-jobs, or --timeout.

@@ -54,7 +54,12 @@ def sweep_table(steps: list[Step], cores: int) -> Table:
     table = Table(title="By jobs at once (K)", title_justify="left")
     for column in ("K", "jobs", "p50 ms", "p95 ms", "max ms", "worst job p50"):
         table.add_column(column, justify="right")
-    for column in ("wall/stream p50 / worst", "worker CPU (% of a core)", "emulator CPU"):
+    for column in (
+        "wall/stream p50 / worst",
+        "worker CPU (% of a core)",
+        "emulator CPU",
+        "bench CPU",
+    ):
         table.add_column(column, justify="right")
     table.add_column("machine busy", justify="right")
     for step in steps:
@@ -70,6 +75,7 @@ def sweep_table(steps: list[Step], cores: int) -> Table:
             f"{fmt(ratios[len(ratios) // 2], 3)} / {fmt(ratios[-1], 3)}",
             cpu_share(step, "worker"),
             cpu_share(step, "firestore"),
+            cpu_share(step, "bench"),
             f"{100 * busy:.0f} %",
         )
     return table
@@ -139,7 +145,8 @@ def report(console: Console, steps: list[Step], why_stopped: str, cores: int) ->
     console.print(
         "worker CPU: the process group of functions-framework (its arbiter and the gunicorn "
         "worker serving the deliveries), from /proc/<pid>/stat, while the step's jobs ran; "
-        "% of one core over that time. Machine busy: /proc/stat, all cores, everyone's work."
+        "% of one core over that time. Bench CPU: this process (job creation, the deliveries' "
+        "threads, the K Listen streams). Machine busy: /proc/stat, all cores, everyone's work."
     )
     console.print("[bold]Goals (issue 13, part 3)[/]")
     for line in goal_lines(steps):

@@ -1,4 +1,4 @@
-"""One round: K jobs delivered at once to the worker process, each watched by a listener of
+"""One round: K jobs delivered at once to the worker process, each watched by a Listen stream of
 its own, then matched with the model server's record of its stream."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from qgen.adapters.firestore.names import JOBS
 from qgen.domain.questions import normalise_question_text
 
+from benchmarks.capacity_sweep.light_listener import LightListeners, QuestionStream
 from benchmarks.capacity_sweep.plan import JobResult
-from benchmarks.worker_streaming.listener import QuestionListener
 from benchmarks.worker_streaming.model import LISTENER_GRACE_SECONDS, PROMPT, RunError
 from benchmarks.worker_streaming.patterns import Env
 
@@ -31,10 +31,11 @@ JOB_TAG = re.compile(r"capacity job #(\d+)\)")
 class Rig:
     """What a round needs: the benchmark's clients, where the worker listens, its queue."""
 
-    env: Env  # job creation and the listeners (plain_db), the model server's admin API
+    env: Env  # job creation and read-back (plain_db), the model server's admin API
     worker_url: str
     queue: str  # X-CloudTasks-QueueName, which the local caller check accepts
     cpu: Callable[[], dict[str, float]]  # CPU seconds so far, by process and the machine's
+    listeners: LightListeners  # the questions as they reach a client
 
 
 @dataclass
@@ -131,13 +132,12 @@ def run_round(rig: Rig, k: int, rate: float) -> Round:
     """K jobs, each of its own learner (so no per-learner limit applies), each listened to
     before it exists; delivered together; measured once every answer is in."""
     rig.env.admin.reset()  # the model's defaults, and only this round's records
-    listeners: list[QuestionListener] = []
+    listeners: list[QuestionStream] = []
     try:
         job_ids = []
         for i in range(k):
             user = rig.env.new_user()
-            listeners.append(QuestionListener(rig.env.plain_db, user))
-            listeners[-1].wait_ready(10)
+            listeners.append(rig.listeners.listen("userId", user))
             job_ids.append(rig.env.new_job(user, prompt_of(i))[0])
         cpu_before = rig.cpu()
         deliveries = deliver_all(rig, job_ids, rate)
@@ -153,7 +153,7 @@ def run_round(rig: Rig, k: int, rate: float) -> Round:
         return Round(results, seconds, cpu)
     finally:
         for listener in listeners:
-            listener.close()
+            rig.listeners.close(listener)
 
 
 def warm_up(rig: Rig, k: int, pace_ms: int = 0) -> None:

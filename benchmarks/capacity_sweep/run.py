@@ -16,6 +16,7 @@ from qgen.config import Settings
 from rich.console import Console
 from rich.markup import escape
 
+from benchmarks.capacity_sweep.light_listener import LightListeners
 from benchmarks.capacity_sweep.plan import (
     CAPACITY_LOG_DIR,
     CAPACITY_PROJECT,
@@ -53,10 +54,11 @@ METHOD = {
     "{jobId} to the worker process with X-CloudTasks-QueueName, the K deliveries of a round "
     "released together from K threads. Wall: POST sent → answered.",
     "visible": "model server's sentAt of a question (right after the chunk holding its closing "
-    "brace was written) → time.time() in the on_snapshot callback of a listener on questions "
-    "where userId == the job's learner, set up before the job existed (one per job, all on "
-    "one firestore.Client of this process); matched by question text. Per job p50/p95, and "
-    "pooled over every job of a K.",
+    "brace was written) → time.time() as the document_change carrying it is read off a raw "
+    "Firestore Listen stream on questions where userId == the job's learner (one stream per "
+    "job, current before the job existed; all on one gRPC channel, read by one asyncio "
+    "thread; no snapshot is built); matched by question text. Per job p50/p95, and pooled "
+    "over every job of a K.",
     "stream": "the model server's receivedAt of the job's streamGenerateContent request → sentAt "
     "of its last question; the job's request is told apart by its learner request, "
     f"{PROMPT!r} + ' (capacity job #i)'.",
@@ -85,7 +87,8 @@ def rig_on(bench: BenchStack, plan: Plan, console: Console) -> Rig:
     settings = Settings(project_id=CAPACITY_PROJECT, max_questions_per_job=plan.questions)
     plain = firestore.Client(project=CAPACITY_PROJECT)
     env = Env(settings, RpcCounter(), plain, plain, AdminClient(bench.model_url), bench.model_url)
-    return Rig(env, worker_url, bench.stack.config.tasks_queue, cpu)
+    listeners = LightListeners(bench.firestore, CAPACITY_PROJECT)
+    return Rig(env, worker_url, bench.stack.config.tasks_queue, cpu, listeners)
 
 
 def setup_info(plan: Plan, load_before: str) -> dict[str, str]:
@@ -115,11 +118,14 @@ def measure(console: Console, plan: Plan, deadline: float) -> dict[str, Any]:
         firestore_emulator_host(bench.firestore),
     ):
         rig = rig_on(bench, plan, console)
-        info["offline model"] = f"defaults (GET /_admin/config): {rig.env.admin.config()}"
-        if plan.warmup:
-            warm_up(rig, 2)
-        steps, why = sweep_before_deadline(rig, plan, console, deadline)
-        info["load after"] = load_average()
+        try:
+            info["offline model"] = f"defaults (GET /_admin/config): {rig.env.admin.config()}"
+            if plan.warmup:
+                warm_up(rig, 2)
+            steps, why = sweep_before_deadline(rig, plan, console, deadline)
+            info["load after"] = load_average()
+        finally:
+            rig.listeners.shutdown()
     console.print(setup_table(info))
     return {"setup": info, **report(console, steps, why, machine_cores())}
 

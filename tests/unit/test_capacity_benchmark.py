@@ -1,11 +1,27 @@
-"""The capacity benchmark's pure pieces: the sweep, its rounds, and where it saturates."""
+"""The capacity benchmark's pure pieces: the sweep, its rounds, where it saturates, and how
+the light listener reads the Listen stream."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import pytest
+from google.cloud.firestore_v1.types.document import Document, Value
+from google.cloud.firestore_v1.types.firestore import ListenResponse, TargetChange
+from google.cloud.firestore_v1.types.write import DocumentChange
+from qgen.adapters.firestore.names import QUESTIONS
 from qgen.domain.questions import normalise_question_text
 
+from benchmarks.capacity_sweep.light_listener import (
+    CURRENT,
+    RAW_RESPONSE,
+    TARGET_ID,
+    QuestionStream,
+    listen_request,
+    question_of,
+    target_change,
+)
 from benchmarks.capacity_sweep.plan import (
     JobResult,
     rounds_for,
@@ -14,6 +30,7 @@ from benchmarks.capacity_sweep.plan import (
     sweep_sizes,
 )
 from benchmarks.capacity_sweep.rounds import JOB_TAG, prompt_of, streams_by_job
+from benchmarks.worker_streaming.model import RunError
 
 
 def test_the_sweep_runs_its_steps_then_every_ten_and_ends_on_the_bound() -> None:
@@ -66,3 +83,65 @@ def test_a_job_result_gives_wall_over_stream_and_its_percentiles() -> None:
     assert math.isclose(job.ratio, 1.1)
     assert math.isclose(job.ms(50), 50.0)
     assert math.isnan(JobResult("j", "HTTP 503", 0, 1.0, 2.0, None, None).ratio)
+
+
+def a_document_change(question: str | None, target_ids: tuple[int, ...] = (TARGET_ID,)) -> Any:
+    """A ListenResponse as the emulator sends one, parsed as the light listener parses it."""
+    fields = {"userId": Value(string_value="u1")}
+    if question is not None:
+        fields["question"] = Value(string_value=question)
+    response = ListenResponse(
+        document_change=DocumentChange(
+            document=Document(
+                name="projects/p/databases/(default)/documents/questions/q1", fields=fields
+            ),
+            target_ids=list(target_ids),
+        )
+    )
+    return RAW_RESPONSE.FromString(ListenResponse.serialize(response))
+
+
+def a_target_change(kind: int) -> Any:
+    response = ListenResponse(target_change=TargetChange(target_change_type=kind))
+    return RAW_RESPONSE.FromString(ListenResponse.serialize(response))
+
+
+def test_a_document_change_of_our_target_gives_its_question_text() -> None:
+    assert question_of(a_document_change("What is Alfa?")) == "What is Alfa?"
+    assert question_of(a_document_change("Bravo?", target_ids=(TARGET_ID + 1,))) is None
+    assert question_of(a_document_change(None)) is None
+    assert question_of(a_target_change(TargetChange.TargetChangeType.CURRENT)) is None
+
+
+def test_a_target_change_is_told_by_its_type() -> None:
+    assert target_change(a_target_change(TargetChange.TargetChangeType.CURRENT)) == CURRENT
+    assert target_change(a_document_change("Alfa?")) is None
+
+
+def test_a_stream_keeps_each_questions_first_arrival_and_is_ready_once_current() -> None:
+    stream = QuestionStream()
+    stream.take(a_document_change("What is  Alfa?"), 10.0)
+    stream.take(a_document_change("What is  Alfa?"), 11.0)  # the same document, changed
+    assert not stream.current.is_set()
+    stream.take(a_target_change(TargetChange.TargetChangeType.CURRENT), 12.0)
+    stream.wait_ready(0)
+    assert stream.seen == {normalise_question_text("What is Alfa?"): 10.0}
+    assert stream.wait_for(1, 0)
+
+
+def test_a_removed_target_is_an_error_not_a_wait() -> None:
+    stream = QuestionStream()
+    stream.take(a_target_change(TargetChange.TargetChangeType.REMOVE), 1.0)
+    with pytest.raises(RunError):
+        stream.wait_ready(0)
+
+
+def test_the_listen_request_adds_the_query_on_the_learners_questions() -> None:
+    request = listen_request("projects/p/databases/(default)", "userId", "u1")
+    target = request.add_target
+    assert request.database == "projects/p/databases/(default)"
+    assert target.target_id == TARGET_ID
+    assert target.query.parent == "projects/p/databases/(default)/documents"
+    assert target.query.structured_query.from_[0].collection_id == QUESTIONS
+    where = target.query.structured_query.where.field_filter
+    assert (where.field.field_path, where.value.string_value) == ("userId", "u1")

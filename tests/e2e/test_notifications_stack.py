@@ -31,6 +31,7 @@ from tests.support.e2e import (
     create_and_kill_its_worker,
     expire_lease,
     fresh_model,
+    redeliver,
     wait_for,
     wait_for_status,
 )
@@ -146,13 +147,7 @@ def test_a_worker_killed_mid_stream_notifies_once_when_the_resumed_job_ends(
         expire_lease(db, job_id)
         port = int(worker_url.rstrip("/").rsplit(":", 1)[1])
         spawner.function("process_job", port, **notifying_env, WORKER_URL=worker_url, **worker_env)
-        redelivered = httpx.post(
-            worker_url,
-            json={"jobId": job_id},
-            headers={"X-CloudTasks-QueueName": stack.config.tasks_queue},
-            timeout=120,
-        )
-        assert redelivered.status_code == 200, redelivered.text
+        redeliver(stack, worker_url, job_id)
         wait_for_status(client, job_id, "completed", what="the resumed job to complete")
     assert_one_per_device(fcm, job_id, ["completed"])
 

@@ -21,6 +21,7 @@ from tests.support.e2e import (
     expire_lease,
     fresh_model,
     get_job,
+    redeliver,
     wait_for,
     wait_for_status,
 )
@@ -135,13 +136,7 @@ def test_worker_killed_mid_stream_is_resumed_by_the_redelivered_task(
         # that redelivery itself once the lease has expired.
         expire_lease(db, job_id)
         spawner.function("process_job", worker_port, **worker_env)
-        redelivered = httpx.post(
-            worker_url,
-            json={"jobId": job_id},
-            headers={"X-CloudTasks-QueueName": stack.config.tasks_queue},
-            timeout=120,
-        )
-        assert redelivered.status_code == 200, redelivered.text
+        redelivered = redeliver(stack, worker_url, job_id)
         assert redelivered.json()["outcome"] in {"completed", "terminal"}
         job = wait_for_status(client, job_id, "completed", what="the resumed job to complete")
     assert_resumed_in_full(db, job_id, job)

@@ -79,3 +79,17 @@ def expire_lease(db: Any, job_id: str) -> None:
     recovery test a ten-second sleep."""
     expired = datetime.now(UTC) - timedelta(seconds=1)
     db.collection(JOBS).document(job_id).update({"leaseExpiresAt": expired})
+
+
+def redeliver(stack: Stack, worker_url: str, job_id: str) -> httpx.Response:
+    """Deliver the job's task to ``worker_url`` as Cloud Tasks would redeliver it (the
+    emulator retries at once and gives up while a worker is down, so tests do it themselves
+    once the lease has expired); asserts it was answered 200."""
+    redelivered = httpx.post(
+        worker_url,
+        json={"jobId": job_id},
+        headers={"X-CloudTasks-QueueName": stack.config.tasks_queue},
+        timeout=120,
+    )
+    assert redelivered.status_code == 200, redelivered.text
+    return redelivered

@@ -13,6 +13,7 @@ import pytest
 from qgen.domain.jobs import AttemptStoppedError, Lease, StopReason, question_id
 from qgen.domain.prompts import Plan
 from qgen.domain.questions import QuestionDraft, QuestionType
+from qgen.services.attempt_writes import Progress
 from qgen.services.question_writer import Counts, ProgressPolicy, QuestionWriter
 
 POLICY = ProgressPolicy(interval=1.0, heartbeat=40.0)
@@ -46,6 +47,8 @@ class RecordingWrites:
         self.lease = Lease("job1", "token", 1)
         self.questions: list[list[str]] = []
         self.progress: list[dict[str, Any]] = []
+        # Which of the progress writes went in a question commit (by index).
+        self.with_questions: list[int] = []
         self.stop_after = stop_after
         self.error = error
         self.committed = threading.Semaphore(0)
@@ -53,17 +56,26 @@ class RecordingWrites:
         self.release = threading.Event()
         self.release.set()
 
-    def save_questions(self, positioned: list[tuple[str, QuestionDraft]], *, topic: str) -> None:
+    def save_questions(
+        self,
+        positioned: list[tuple[str, QuestionDraft]],
+        *,
+        topic: str,
+        progress: Progress | None = None,
+    ) -> None:
         self.release.wait(5)
         if self.error is not None:
             raise self.error
         if self.stop_after is not None and len(self.questions) >= self.stop_after:
             raise AttemptStoppedError(StopReason.CANCELLED)
         self.questions.append([qid for qid, _ in positioned])
+        if progress is not None:  # the job document went with these questions
+            self.with_questions.append(len(self.progress))
+            self.save_progress(progress)
         self.committed.release()
 
-    def save_progress(self, **fields: Any) -> None:
-        self.progress.append(fields)
+    def save_progress(self, progress: Progress) -> None:
+        self.progress.append(progress._asdict())
         self.progressed.release()
 
 
@@ -159,3 +171,17 @@ def test_store_errors_reach_the_reader() -> None:
     w.add([draft(0)], generated=1, rejected=0)
     with pytest.raises(RuntimeError, match="firestore down"):
         w.close()
+
+
+def test_a_due_job_document_goes_in_the_question_commit_not_one_of_its_own() -> None:
+    writes, clock = RecordingWrites(), Clock()
+    w = start(writes, PLAN, clock)
+    w.add([draft(0)], generated=2, rejected=1)
+    assert writes.committed.acquire(timeout=5)
+    clock.now += 1.0
+    w.add([draft(1)], generated=1, rejected=0)
+    assert writes.committed.acquire(timeout=5)
+    w.close()
+    assert writes.with_questions == [0, 1], "each progress write rode with questions"
+    assert w.commits == 2
+    assert writes.progress[-1]["question_ids"] == [question_id("job1", i) for i in range(3)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from ..config import Settings
 from ..domain import transitions
@@ -19,6 +20,16 @@ from ..domain.jobs import Job, Lease, Usage, question_id
 from ..domain.prompts import Plan
 from ..domain.questions import QuestionDraft, SavedQuestion
 from .ports import Clock, JobTransaction, UnitOfWork
+
+
+class Progress(NamedTuple):
+    """What the job document shows of a running attempt: the plan (once), the questions saved
+    so far and the items judged over all attempts (generated, rejected)."""
+
+    plan: Plan | None
+    question_ids: list[str]
+    generated: int
+    rejected: int
 
 
 @dataclass(frozen=True)
@@ -56,13 +67,21 @@ class AttemptWrites:
 
         return self._uow.run(body)
 
-    def save_questions(self, positioned: list[tuple[str, QuestionDraft]], *, topic: str) -> None:
-        """Question documents only (the job document is not written): one fenced commit."""
+    def save_questions(
+        self,
+        positioned: list[tuple[str, QuestionDraft]],
+        *,
+        topic: str,
+        progress: Progress | None = None,
+    ) -> None:
+        """Question documents, and the job document's progress when it is due (one
+        transaction fewer than writing it apart): one fenced commit."""
         now = self._clock()
 
-        def write(tx: JobTransaction, job: Job) -> None:
+        def write(tx: JobTransaction, job: Job) -> Job | None:
             for qid, draft in positioned:
                 tx.put_question(qid, self._saved(draft, job, topic, now))
+            return None if progress is None else self._progressed(job, progress)
 
         self._fenced(write)
 
@@ -86,20 +105,20 @@ class AttemptWrites:
             tx.put_question(qid, self._saved(draft, job, job.topic or "", now))
         return ids
 
-    def save_progress(
-        self, *, plan: Plan | None, question_ids: list[str], generated: int, rejected: int
-    ) -> None:
-        """The job document: the plan (once), the counts so far, and a renewed lease."""
+    def save_progress(self, progress: Progress) -> None:
+        """The job document alone: the plan, the counts so far, and a renewed lease."""
+        self._fenced(lambda _, job: self._progressed(job, progress))
 
-        def write(_: JobTransaction, job: Job) -> Job:
-            if plan is not None and job.needs_plan:
-                job = transitions.plan(job, plan)
-            job = transitions.progress(
-                job, question_ids=question_ids, generated=generated, rejected=rejected
-            )
-            return transitions.renewed(job, now=self._clock(), lease_seconds=self._lease_seconds)
-
-        self._fenced(write)
+    def _progressed(self, job: Job, progress: Progress) -> Job:
+        if progress.plan is not None and job.needs_plan:
+            job = transitions.plan(job, progress.plan)
+        job = transitions.progress(
+            job,
+            question_ids=progress.question_ids,
+            generated=progress.generated,
+            rejected=progress.rejected,
+        )
+        return transitions.renewed(job, now=self._clock(), lease_seconds=self._lease_seconds)
 
     def _ending(self, tx: JobTransaction, job: Job, end: AttemptEnd) -> tuple[Job, list[str]]:
         """The job with the attempt's plan and item counts, and its saved questions' ids."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..domain.jobs import AttemptStoppedError, StopReason, question_id
 from ..domain.prompts import Plan
 from ..domain.questions import QuestionDraft
-from .attempt_writes import AttemptWrites
+from .attempt_writes import AttemptWrites, Progress
 
 
 @dataclass(frozen=True)
@@ -130,46 +130,62 @@ class QuestionWriter:
             self._error = exc
 
     def _next(self) -> Callable[[], None] | None:
-        """Wait for the next commit: questions first, then the job document when due."""
+        """Wait for the next commit: questions first (with the job document if it is due),
+        then the job document alone when due."""
         with self._cond:
             while True:
+                due, now = self._due(), self._monotonic()
                 if self._drafts:
                     drafts, self._drafts = self._drafts, []
-                    return lambda: self._commit_questions(drafts)
+                    return lambda: self._commit_questions(drafts, with_progress=now >= due)
                 if self._closing:
                     return None
-                plan_pending = self._plan is not None and not self._plan_written
-                due = self._policy.due(
-                    changed=self._changed or plan_pending,
-                    last_write=self._last_progress,
-                    started=self._started,
-                )
-                now = self._monotonic()
                 if now >= due:
                     return self._commit_progress  # counts, the plan, or a heartbeat
                 self._cond.wait(due - now)
 
-    def _commit_questions(self, drafts: list[QuestionDraft]) -> None:
+    def _due(self) -> float:
+        plan_pending = self._plan is not None and not self._plan_written
+        return self._policy.due(
+            changed=self._changed or plan_pending,
+            last_write=self._last_progress,
+            started=self._started,
+        )
+
+    def _commit_questions(self, drafts: list[QuestionDraft], *, with_progress: bool) -> None:
         assert self._plan is not None, "questions come after the plan"
         ids = self._counts.question_ids
         job_id = self._writes.lease.job_id
         positioned = [(question_id(job_id, len(ids) + i), d) for i, d in enumerate(drafts)]
-        self._writes.save_questions(positioned, topic=self._plan.topic)
+        new_ids = [qid for qid, _ in positioned]
+        progress = self._snapshot(new_ids) if with_progress else None
+        self._writes.save_questions(positioned, topic=self._plan.topic, progress=progress)
         with self._cond:
-            ids.extend(qid for qid, _ in positioned)
-            self._changed = True
+            ids.extend(new_ids)
+            self._changed = self._changed or progress is None
+        if progress is not None:
+            self._progress_written(progress)
         self.commits += 1
         self.saved_this_attempt += len(drafts)
 
     def _commit_progress(self) -> None:
-        with self._cond:
-            plan = None if self._plan_written else self._plan
-            ids, counts = list(self._counts.question_ids), self._counts
-            generated, rejected = counts.generated, counts.rejected
-            self._changed = False
-        self._writes.save_progress(
-            plan=plan, question_ids=ids, generated=generated, rejected=rejected
-        )
-        self._plan_written = self._plan_written or plan is not None
-        self._last_progress = self._monotonic()
+        progress = self._snapshot([])
+        self._writes.save_progress(progress)
+        self._progress_written(progress)
         self.commits += 1
+
+    def _snapshot(self, new_ids: list[str]) -> Progress:
+        """The job document's progress now, with ``new_ids`` (committed with it) counted."""
+        with self._cond:
+            counts = self._counts
+            self._changed = False
+            return Progress(
+                None if self._plan_written else self._plan,
+                [*counts.question_ids, *new_ids],
+                counts.generated,
+                counts.rejected,
+            )
+
+    def _progress_written(self, progress: Progress) -> None:
+        self._plan_written = self._plan_written or progress.plan is not None
+        self._last_progress = self._monotonic()

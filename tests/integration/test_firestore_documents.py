@@ -17,7 +17,7 @@ from qgen.adapters.firestore.names import (
 from qgen.adapters.firestore.unit_of_work import FirestoreUnitOfWork
 from qgen.config import Settings
 from qgen.domain import transitions
-from qgen.domain.jobs import Job, question_id
+from qgen.domain.jobs import Job, QuestionBounds, question_id
 from qgen.services.jobs import CreateRequest, JobService
 from qgen.services.ports import JobTransaction
 
@@ -113,5 +113,7 @@ def test_a_jobs_saved_questions_are_counted_from_its_documents(
             {"generationJobId": "j1"}
         )
     db.collection(QUESTIONS).document(question_id("j2", 0)).set({"generationJobId": "j2"})
-    ids = FirestoreUnitOfWork(db).run(lambda tx: tx.saved_question_ids("j1", known=known, upto=10))
+    ids = FirestoreUnitOfWork(db).run(
+        lambda tx: tx.saved_question_ids("j1", QuestionBounds(known=known, upto=10))
+    )
     assert ids == [question_id("j1", p) for p in range(expected)]

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from qgen.domain.budgets import BudgetDelta, LearnerBudget, budget_delta
 from qgen.domain.devices import Devices
 from qgen.domain.failures import ModelError
-from qgen.domain.jobs import Job, JobStatus, StoredJob, Usage, counter_delta
+from qgen.domain.jobs import Job, JobStatus, QuestionBounds, StoredJob, Usage, counter_delta
 from qgen.domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from qgen.domain.notifications import (
     Notification,
@@ -108,10 +108,10 @@ class MemoryTransaction:
         jobs = self._read().jobs.values()
         return sum(1 for job in jobs if job.user_id == user_id and job.is_active)
 
-    def saved_question_ids(self, job_id: str, *, known: int, upto: int) -> list[str]:
+    def saved_question_ids(self, job_id: str, bounds: QuestionBounds) -> list[str]:
         saved = self._read().questions
         ids = sorted(qid for qid, q in saved.items() if q.generation_job_id == job_id)
-        return ids[:upto]
+        return ids[: bounds.upto]
 
     # ----- writes --------------------------------------------------------------------------
 

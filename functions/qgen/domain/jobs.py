@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -163,12 +164,22 @@ class Job(_Camel):
         """No attempt has fixed the topic and the number of questions yet."""
         return not (self.estimated_total and self.topic)
 
+    def question_bounds(self, cap: int) -> QuestionBounds:
+        """Where its question documents can be: at least the count it shows (which never runs
+        ahead of them), at most its plan (or ``cap``, the most any job may have)."""
+        return QuestionBounds(known=self.questions_saved, upto=self.estimated_total or cap)
+
     def lease_expired(self, now: datetime) -> bool:
         return self.lease_expires_at is not None and self.lease_expires_at <= now
 
     def changed(self, **fields: object) -> Job:
         """A copy with ``fields`` replaced (None removes an optional field)."""
         return self.model_copy(update=fields)
+
+
+class QuestionBounds(NamedTuple):
+    known: int
+    upto: int
 
 
 @dataclass(frozen=True)

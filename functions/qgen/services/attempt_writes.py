@@ -124,8 +124,7 @@ class AttemptWrites:
         """The job with the attempt's plan and item counts, and its saved questions' ids."""
         if end.plan is not None and job.needs_plan:
             job = transitions.plan(job, end.plan)
-        upto = job.estimated_total or self._cap
-        ids = tx.saved_question_ids(self.lease.job_id, known=job.questions_saved, upto=upto)
+        ids = tx.saved_question_ids(self.lease.job_id, job.question_bounds(self._cap))
         if end.counts is not None:
             generated, rejected = end.counts
             job = job.changed(questions_generated=generated, questions_rejected=rejected)

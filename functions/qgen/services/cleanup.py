@@ -115,9 +115,8 @@ class CleanupService:
             job = tx.get_job(job_id)
             if job is None or job.status is not JobStatus.PROCESSING:
                 return None  # it finished or was cancelled
-            upto = job.estimated_total or self.settings.max_questions_per_job
-            ids = tx.saved_question_ids(job_id, known=job.questions_saved, upto=upto)
             s = self.settings
+            ids = tx.saved_question_ids(job_id, job.question_bounds(s.max_questions_per_job))
             recovered = recovery.recover_lost_worker(
                 job, now=now, max_attempts=s.max_attempts, question_ids=ids
             )

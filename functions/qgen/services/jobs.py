@@ -202,10 +202,9 @@ class JobService:
         def cancel(tx: JobTransaction) -> StoredJob:
             job = transitions.owned(tx.get_job(job_id), user_id)
             # The partial questions are kept: the job counts their documents as it ends.
-            upto = job.estimated_total or self.settings.max_questions_per_job
-            known = job.questions_saved
+            bounds = job.question_bounds(self.settings.max_questions_per_job)
             processing = job.status is JobStatus.PROCESSING
-            ids = tx.saved_question_ids(job_id, known=known, upto=upto) if processing else None
+            ids = tx.saved_question_ids(job_id, bounds) if processing else None
             cancelled = transitions.cancel(job, now=now, question_ids=ids)
             tx.save_job(job_id, job, cancelled)
             return StoredJob(job_id, cancelled)

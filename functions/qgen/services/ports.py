@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from ..domain.budgets import LearnerBudget
 from ..domain.devices import Devices
-from ..domain.jobs import Job, JobStatus, StoredJob, Usage
+from ..domain.jobs import Job, JobStatus, QuestionBounds, StoredJob, Usage
 from ..domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from ..domain.notifications import Notification, SendReport
 from ..domain.prompts import GenerationRequest
@@ -44,15 +44,15 @@ class JobTransaction(Protocol):
 
     def count_active_jobs(self, user_id: str) -> int: ...
 
-    def saved_question_ids(self, job_id: str, *, known: int, upto: int) -> list[str]:
+    def saved_question_ids(self, job_id: str, bounds: QuestionBounds) -> list[str]:
         """Ids of the job's question documents, in position order (the truth on counts).
 
         A job's questions are always the positions 0..n-1 (each commit writes the next
-        positions, in order, all or nothing), and never more than its cap ``upto``. ``known``
-        is a count the caller has that never runs ahead of the documents (the job's own copy):
-        the documents from position ``known`` - 1 on are read by id, and all of them if that
-        one is missing. Not a query: a query in a transaction locks more than the job's own
-        documents (on the emulator, every job's question writes)."""
+        positions, in order, all or nothing), and never more than ``bounds.upto``
+        (`Job.question_bounds`): the documents from position ``bounds.known`` - 1 on are read
+        by id, and all of them if that one is missing. Not a query: a query in a transaction
+        locks more than the job's own documents (on the emulator, every job's question
+        writes)."""
         ...
 
     # ----- writes --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from google.cloud import firestore
 
 from ...domain.budgets import BudgetDelta, LearnerBudget, budget_delta
 from ...domain.devices import Devices
-from ...domain.jobs import Job, counter_delta, question_id
+from ...domain.jobs import Job, QuestionBounds, counter_delta, question_id
 from ...domain.limits import AdmissionState, IdempotencyClaim, IdempotencyRecord, RateWindow
 from ...domain.notifications import Notification, notification_for
 from ...domain.questions import SavedQuestion
@@ -116,7 +116,8 @@ class FirestoreTransaction:
         (result,) = ACTIVE_JOBS_OF_USER.build(self._db, user_id).count().get(transaction=self._tx)
         return int(result[0].value)
 
-    def saved_question_ids(self, job_id: str, *, known: int, upto: int) -> list[str]:
+    def saved_question_ids(self, job_id: str, bounds: QuestionBounds) -> list[str]:
+        known, upto = bounds
         start = min(max(known - 1, 0), upto)
         found = self._existing_positions(job_id, range(start, max(upto, start + 1)))
         if known and start not in found:  # the count the caller had is not there: read all

@@ -17,6 +17,7 @@ from typing import Final, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from .devices import Devices
 from .jobs import Job, JobStatus
 
 # The worker that ended the job sends at once; the sweep takes over what is still in the
@@ -107,6 +108,16 @@ def _cut(text: str, limit: int) -> str:
 
 
 # ----- sending -------------------------------------------------------------------------------
+
+
+def recipients(notification: Notification, devices: Devices) -> dict[str, str]:
+    """Device id -> token of the devices a send goes to: none once the learner switched
+    notifications off, and never one FCM already accepted it for."""
+    if not devices.notifications_enabled:
+        return {}
+    return {
+        d.device_id: d.token for d in devices.devices if d.device_id not in notification.sent_to
+    }
 
 
 def claim(notification: Notification | None, *, now: datetime) -> Notification | None:

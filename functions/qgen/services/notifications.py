@@ -1,6 +1,6 @@
 """Sending the outbox: a job's end notification handed to FCM after the commit that wrote it.
 
-The worker that ended a job sends at once (`send_now`); the sweep sends what is still due
+The worker that ended a job sends at once (`job_ended`); the sweep sends what is still due
 (`send_due`): left by a worker that died, or by a send FCM failed. A sweep's send holds the
 notification first (`notifications.claim`), so two sweeps never send it at once; the ending
 worker's send needs no hold, because the sweep leaves a notification alone for a grace period
@@ -48,7 +48,7 @@ class NotificationSender:
     notifier: Notifier
     clock: Clock
 
-    def send_now(self, notification_id: str) -> Settled | None:
+    def _send_now(self, notification_id: str) -> Settled | None:
         """The ending worker's send, right after its commit; None if there was nothing to send
         (already sent, or taken over by the sweep)."""
 
@@ -65,7 +65,7 @@ class NotificationSender:
         job = stored.job
         if not (job.notify and job.is_terminal):
             return None
-        return self.send_now(notification_id(stored.job_id, job.run))
+        return self._send_now(notification_id(stored.job_id, job.run))
 
     def send_due(self, notification_ids: Iterable[str]) -> dict[Settled, int]:
         """The sweep's sends of the due notifications; how each ended."""
@@ -90,13 +90,7 @@ class NotificationSender:
         return claim
 
     def _send_of(self, tx: JobTransaction, notification_id: str, n: Notification) -> _Send:
-        devices = tx.read_devices(n.user_id)
-        tokens = {
-            d.device_id: d.token
-            for d in devices.devices
-            if devices.notifications_enabled and d.device_id not in n.sent_to
-        }
-        return _Send(notification_id, n, tokens)
+        return _Send(notification_id, n, rules.recipients(n, tx.read_devices(n.user_id)))
 
     def _guarded(self, notification_id: str, start: _Start) -> Settled | None:
         try:

@@ -67,3 +67,21 @@ def test_uids_firestore_cannot_store_are_403(api: httpx.Client, uid: str) -> Non
     created = api.post("/jobs", json={"prompt": "NATO alphabet"}, headers=bearer(uid))
     assert _error(created, 403, "PERMISSION_DENIED")["details"] == {"reason": "UNSUPPORTED_USER_ID"}
     _error(api.get("/jobs", headers=bearer(uid)), 403, "PERMISSION_DENIED")
+
+
+# A device id never names a document. One that no route takes (a line break followed by more:
+# functions-framework routes no such path) is 404 NOT_FOUND; any other is an unknown device,
+# whose removal changes nothing (200).
+@pytest.mark.parametrize(
+    ("device_id", "status"),
+    [("a%0Ab", 404), ("%0Ax", 404), ("__x__", 200), ("x" * 1501, 200), ("%2E%2E", 200)],
+)
+def test_hostile_device_ids_are_a_stable_4xx_or_an_idempotent_no_op(
+    api: httpx.Client, device_id: str, status: int
+) -> None:
+    response = api.delete(f"/devices/{device_id}", headers=bearer("alice"))
+    if status == 404:
+        _error(response, 404, "NOT_FOUND")
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["devices"] == []

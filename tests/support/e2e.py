@@ -68,8 +68,19 @@ def create_and_kill_its_worker(client: httpx.Client, worker: Stack) -> str:
     (victim,) = worker.processes
     os.killpg(victim.process.pid, signal.SIGKILL)
     victim.process.wait(timeout=10)
+    # The group leader is reaped; its gunicorn worker may still hold the port for a moment, and
+    # a test restarting the function on the same port must not find it taken.
+    wait_for(lambda: not _group_alive(victim.process.pid), timeout=10, what="the group to exit")
     worker.processes.clear()
     return job_id
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def expire_lease(db: Any, job_id: str) -> None:

@@ -20,8 +20,9 @@ max_questions_per_job: --questions, 40) through the worker, then one through the
 original pattern (per question an insert and a job update) on the same stream, the baseline.
 
 Goals (the worker's figures decide; the original pattern's are printed beside them):
-  1. the model finished a question (its sentAt) -> visible to a Firestore listener on another
-     client: p50 <= 50 ms, p95 <= 150 ms, at the default pace and at a question every 10 ms;
+  1. the model finished a question (its sentAt) -> visible to a Firestore listener in another
+     process (the learner's device: listener_process.py): p50 <= 50 ms, p95 <= 150 ms, at
+     the default pace and at a question every 10 ms;
   2. overhead = wall time of process() - model stream time: p50 <= 100 ms; wall / stream
      <= 1.05 at the default pace;
   3. job created -> first question visible <= the model's time to first question + 250 ms,

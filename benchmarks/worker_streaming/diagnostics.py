@@ -64,8 +64,15 @@ def cpu_table(results: list[RunResult], cores: int) -> tuple[Table, list[dict[st
         title=f"CPU while the pattern ran (seconds; % of one core; the machine has {cores})",
         title_justify="left",
     )
-    names = ("bench", "firestore", "model")
-    heads = ("bench process", "emulator", "model server", "machine busy", "other processes")
+    names = ("bench", "listener", "firestore", "model")
+    heads = (
+        "bench process",
+        "listener",
+        "emulator",
+        "model server",
+        "machine busy",
+        "other processes",
+    )
     for column in ("config", "pattern", "run", "wall s", *heads):
         table.add_column(column, justify="left" if column in ("config", "pattern") else "right")
     figures: list[dict[str, Any]] = []

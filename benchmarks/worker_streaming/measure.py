@@ -11,7 +11,6 @@ from qgen.domain.questions import normalise_question_text
 from rich.console import Console
 
 from benchmarks.firestore_traffic import Rpc
-from benchmarks.worker_streaming.listener import QuestionListener
 from benchmarks.worker_streaming.model import (
     LISTENER_GRACE_SECONDS,
     ORIGINAL,
@@ -50,7 +49,8 @@ class Observed:
 def observe(env: Env, pattern: str, model: TimedModel) -> Observed:
     """The listener (on the job's user) is up before the job is created."""
     user_id = env.new_user()
-    listener = QuestionListener(env.plain_db, user_id)
+    assert env.listeners is not None, "worker_stream listens from its listener process"
+    listener = env.listeners.listener(user_id)
     try:
         listener.wait_ready(10)
         job_id, created = env.new_job(user_id)

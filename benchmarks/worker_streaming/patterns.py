@@ -16,6 +16,7 @@ from qgen.services.worker import WorkerService
 
 from benchmarks.environment import machine_busy_seconds, process_cpu_seconds
 from benchmarks.firestore_traffic import RpcCounter
+from benchmarks.worker_streaming.listener_process import ListenerProcess
 from benchmarks.worker_streaming.model import PROMPT
 from benchmarks.worker_streaming.timed_model import TimedModel
 from dev.model_server.client import AdminClient
@@ -33,11 +34,13 @@ class Env:
     settings: Settings
     counter: RpcCounter
     counted_db: firestore.Client  # what the worker (and the original pattern) write through
-    plain_db: firestore.Client  # job creation, the listener, read-back: not counted
+    plain_db: firestore.Client  # job creation, read-back: not counted
     admin: AdminClient
     model_url: str
     pids: dict[str, int] = field(default_factory=dict)  # processes whose CPU time is taken
     users: int = 0
+    # The learner's device (worker_stream; capacity listens on its own).
+    listeners: ListenerProcess | None = None
 
     def model(self) -> TimedModel:
         """GeminiModel as the worker's wiring builds it (thinking setting included)."""

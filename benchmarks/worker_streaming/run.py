@@ -27,6 +27,7 @@ from benchmarks.environment import (
 )
 from benchmarks.firestore_traffic import CountedClient, RpcCounter
 from benchmarks.report import setup_table
+from benchmarks.worker_streaming.listener_process import ListenerProcess
 from benchmarks.worker_streaming.measure import run_all
 from benchmarks.worker_streaming.model import (
     BENCH_LOG_DIR,
@@ -51,9 +52,10 @@ from dev.stack import ROOT, firestore_emulator_host
 METHOD = {
     "1. visible": "model server's sentAt of a question (time.time() right after the chunk "
     "holding the item's closing brace was written to the socket) → time.time() in the "
-    "on_snapshot callback of a second firestore.Client (own channel, not counted) listening to "
-    "questions where userId == the job's own user; matched by question text; pooled over the "
-    "runs of a configuration. Split at the answer of the commit that wrote the question.",
+    "on_snapshot callback of a firestore.Client in a process of its own (the learner's device: "
+    "listener_process.py) listening to questions where userId == the job's own user; matched "
+    "by question text; pooled over the runs of a configuration. Split at the answer of the "
+    "commit that wrote the question.",
     "2. overhead": "wall: WorkerService.process() call to return. Stream: the model server's "
     "receivedAt of the streamGenerateContent request → sentAt of the last question (also → "
     "the final event, as the worker's model adapter received it). Overhead = wall − stream, "
@@ -101,7 +103,7 @@ def setup_info(plan: Plan, settings: Settings, load_before: str, code: str) -> d
     }
 
 
-def bench_env(settings: Settings, bench: BenchStack) -> Env:
+def bench_env(settings: Settings, bench: BenchStack, listeners: ListenerProcess) -> Env:
     """Clients on the stack's emulator (FIRESTORE_EMULATOR_HOST must point at it)."""
     counter = RpcCounter()
     return Env(
@@ -111,8 +113,10 @@ def bench_env(settings: Settings, bench: BenchStack) -> Env:
         plain_db=firestore.Client(project=BENCH_PROJECT),
         admin=AdminClient(bench.model_url),
         model_url=bench.model_url,
+        listeners=listeners,
         pids={
-            "bench": os.getpid(),  # worker, original pattern, listener, model client
+            "bench": os.getpid(),  # worker, original pattern, model client
+            "listener": listeners.pid,
             **{m.name: m.process.pid for m in bench.stack.processes},  # firestore, model
         },
     )
@@ -152,9 +156,13 @@ def measure_on_stack(
     """Start the stack, run the series, print the setup and the report; the figures."""
     console.print("Starting a private Firestore emulator and offline model server …")
     with bench_stack(console) as bench, firestore_emulator_host(bench.firestore):
-        env = bench_env(settings, bench)
-        info["configurations"] = configs_info(plan, env.admin.config())
-        results = run_before_deadline(env, plan, console, deadline)
+        listeners = ListenerProcess(BENCH_PROJECT)
+        try:
+            env = bench_env(settings, bench, listeners)
+            info["configurations"] = configs_info(plan, env.admin.config())
+            results = run_before_deadline(env, plan, console, deadline)
+        finally:
+            listeners.stop()
         info["load after"] = load_average()
         console.print(setup_table(info))
         return report(console, results, info, plan.configs())

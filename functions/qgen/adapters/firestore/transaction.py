@@ -26,6 +26,7 @@ from .documents import (
     document,
     job_from,
 )
+from .lazy_transaction import LazyTransaction
 from .names import (
     ACTIVE_COUNTERS,
     IDEMPOTENCY_KEYS,
@@ -44,17 +45,21 @@ T = TypeVar("T")
 class FirestoreTransaction:
     """JobTransaction on one google.cloud.firestore transaction."""
 
-    def __init__(self, db: firestore.Client, transaction: Any) -> None:
+    def __init__(self, db: firestore.Client, transaction: LazyTransaction) -> None:
         self._db = db
         self._tx = transaction
 
     def _ref(self, collection: str, document_id: str) -> Any:
         return self._db.collection(collection).document(document_id)
 
+    def _get(self, collection: str, document_id: str) -> Any:
+        (snapshot,) = self._tx.read([self._ref(collection, document_id)])
+        return snapshot
+
     # ----- reads ---------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job | None:
-        snapshot = self._ref(JOBS, job_id).get(transaction=self._tx)
+        snapshot = self._get(JOBS, job_id)
         return job_from(snapshot) if snapshot.exists else None
 
     def read_quota(self, user_id: str, windows: list[RateWindow], day: str) -> AdmissionState:
@@ -64,10 +69,7 @@ class FirestoreTransaction:
         devices = self._ref(LEARNER_DEVICES, user_id)
         window_refs = [self._ref(RATE_WINDOWS, w.document_id) for w in windows]
         snapshots = {
-            s.reference.path: s
-            for s in self._db.get_all(
-                [counter, budget, devices, *window_refs], transaction=self._tx
-            )
+            s.reference.path: s for s in self._tx.read([counter, budget, devices, *window_refs])
         }
         spent = snapshots[budget.path]
         return AdmissionState(
@@ -81,7 +83,7 @@ class FirestoreTransaction:
         )
 
     def read_idempotency(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
-        snapshot = self._ref(IDEMPOTENCY_KEYS, claim.document_id).get(transaction=self._tx)
+        snapshot = self._get(IDEMPOTENCY_KEYS, claim.document_id)
         if not snapshot.exists:
             return None
         record = snapshot.to_dict() or {}
@@ -93,13 +95,13 @@ class FirestoreTransaction:
         )
 
     def read_devices(self, user_id: str) -> Devices:
-        return _devices_from(self._ref(LEARNER_DEVICES, user_id).get(transaction=self._tx))
+        return _devices_from(self._get(LEARNER_DEVICES, user_id))
 
     def save_devices(self, user_id: str, devices: Devices) -> None:
         self._tx.set(self._ref(LEARNER_DEVICES, user_id), document(devices))
 
     def read_notification(self, notification_id: str) -> Notification | None:
-        snapshot = self._ref(NOTIFICATION_OUTBOX, notification_id).get(transaction=self._tx)
+        snapshot = self._get(NOTIFICATION_OUTBOX, notification_id)
         return Notification.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
     def save_notification(self, notification_id: str, notification: Notification) -> None:
@@ -109,10 +111,11 @@ class FirestoreTransaction:
         self._tx.delete(self._ref(NOTIFICATION_OUTBOX, notification_id))
 
     def read_active_counter(self, user_id: str) -> int:
-        snapshot = self._ref(ACTIVE_COUNTERS, user_id).get(transaction=self._tx)
+        snapshot = self._get(ACTIVE_COUNTERS, user_id)
         return counter_value(snapshot, ACTIVE_JOBS)
 
     def count_active_jobs(self, user_id: str) -> int:
+        self._tx.begin()
         (result,) = ACTIVE_JOBS_OF_USER.build(self._db, user_id).count().get(transaction=self._tx)
         return int(result[0].value)
 
@@ -128,9 +131,7 @@ class FirestoreTransaction:
 
     def _existing_positions(self, job_id: str, positions: range) -> set[int]:
         refs = {self._ref(QUESTIONS, question_id(job_id, p)).path: p for p in positions}
-        snapshots = self._db.get_all(
-            [self._db.document(path) for path in refs], transaction=self._tx
-        )
+        snapshots = self._tx.read([self._db.document(path) for path in refs])
         return {refs[s.reference.path] for s in snapshots if s.exists}
 
     # ----- writes --------------------------------------------------------------------------

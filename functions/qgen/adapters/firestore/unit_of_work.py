@@ -2,20 +2,22 @@
 
 The client's own retry re-commits at once; under a burst on one document that livelocks the
 emulator (every attempt aborts every other), so each try here is a single-attempt
-transaction and the retries are spread out at random.
+transaction and the retries are spread out at random. The transaction begins with the body's
+first read (lazy_transaction.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from ...domain.errors import DomainError, ErrorCode
 from ...services.ports import JobTransaction
+from .lazy_transaction import LazyTransaction
 from .names import JOBS
 from .transaction import FirestoreTransaction
 
@@ -32,24 +34,17 @@ class FirestoreUnitOfWork:
 
     def run(self, body: Callable[[JobTransaction], T]) -> T:
         retrying = Retrying(
-            retry=retry_if_exception(_is_contention),
+            retry=retry_if_exception_type(gexc.Aborted),
             wait=wait_random_exponential(multiplier=0.1, max=3.0),
             stop=stop_after_attempt(self._max_attempts),
             reraise=True,
         )
 
-        def attempt(transaction: Any) -> T:
-            return body(FirestoreTransaction(self._db, transaction))
-
         try:
             for try_ in retrying:
                 with try_:
-                    transaction = self._db.transaction(max_attempts=1)
-                    result: T = firestore.transactional(attempt)(transaction)
-                    return result
-        except (gexc.Aborted, ValueError) as exc:
-            if not _is_contention(exc):
-                raise
+                    return self._attempt(body)
+        except gexc.Aborted as exc:
             raise DomainError(
                 ErrorCode.CONTENTION,
                 "The service is busy with other requests for this account; try again.",
@@ -57,9 +52,12 @@ class FirestoreUnitOfWork:
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
-
-def _is_contention(exc: BaseException) -> bool:
-    # A single-attempt commit that hits ABORTED surfaces as ValueError caused by Aborted.
-    return isinstance(exc, gexc.Aborted) or (
-        isinstance(exc, ValueError) and isinstance(exc.__cause__, gexc.Aborted)
-    )
+    def _attempt(self, body: Callable[[JobTransaction], T]) -> T:
+        transaction = LazyTransaction(self._db)
+        try:
+            result = body(FirestoreTransaction(self._db, transaction))
+            transaction.finish()
+        except BaseException:
+            transaction.abandon()
+            raise
+        return result

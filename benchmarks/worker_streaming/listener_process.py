@@ -1,0 +1,125 @@
+"""The learner's device: the question listener in a process of its own.
+
+A listener in the benchmark's own process (as this benchmark had it until 2026-11-30) shares
+the worker's interpreter: google-cloud-firestore's on_snapshot decodes and sorts a snapshot on
+every change, and at a question every 10 ms that work held the GIL the worker's parser and
+writer were waiting for, so the device's lag was charged to the service. In production the
+listener runs on the learner's device. Here it is the same QuestionListener (on_snapshot, a
+time.time() stamp at its callback: the consistent snapshot a client app renders) in a child
+process on the same machine clock, driven over its stdin/stdout one JSON line at a time:
+
+    {"op": "listen", "user": u}                       -> {"ok": true} once its first snapshot came
+    {"op": "wait", "user": u, "count": n, "timeout": s} -> {"complete": bool, "seen": {text: t}}
+    {"op": "close", "user": u}                        -> {"ok": true}
+
+    python -m benchmarks.worker_streaming.listener_process PROJECT   (FIRESTORE_EMULATOR_HOST set)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+from dev.stack import ROOT
+
+
+class RemoteListener:
+    """QuestionListener's interface (wait_ready, wait_for, seen, close) for one user, served
+    by the listener process."""
+
+    def __init__(self, process: ListenerProcess, user_id: str) -> None:
+        self._process, self._user = process, user_id
+        self.seen: dict[str, float] = {}
+
+    def wait_ready(self, timeout: float) -> None:
+        self._process.call({"op": "listen", "user": self._user, "timeout": timeout})
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        answer = self._process.call(
+            {"op": "wait", "user": self._user, "count": count, "timeout": timeout}
+        )
+        self.seen = {str(k): float(v) for k, v in answer["seen"].items()}
+        return bool(answer["complete"])
+
+    def close(self) -> None:
+        self._process.call({"op": "close", "user": self._user})
+
+
+class ListenerProcess:
+    """The child process, started at once; ``stop`` ends it."""
+
+    def __init__(self, project: str) -> None:
+        self._lock = threading.Lock()
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.worker_streaming.listener_process", project],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
+
+    def listener(self, user_id: str) -> RemoteListener:
+        return RemoteListener(self, user_id)
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        from benchmarks.worker_streaming.model import RunError
+
+        with self._lock:
+            assert self._child.stdin is not None
+            assert self._child.stdout is not None
+            self._child.stdin.write(json.dumps(request) + "\n")
+            self._child.stdin.flush()
+            line = self._child.stdout.readline()
+        if not line:
+            raise RunError(f"the listener process ended (exit {self._child.poll()})")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise RunError(f"listener process: {answer['error']}")
+        return answer
+
+    def stop(self) -> None:
+        if self._child.stdin is not None:
+            self._child.stdin.close()
+        try:
+            self._child.wait(10)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait(10)
+
+
+def serve(project: str, requests: IO[str], answers: IO[str]) -> None:
+    from google.cloud import firestore
+
+    from benchmarks.worker_streaming.listener import QuestionListener
+
+    db = firestore.Client(project=project)
+    listeners: dict[str, QuestionListener] = {}
+    for line in requests:
+        request = json.loads(line)
+        user = str(request["user"])
+        try:
+            if request["op"] == "listen":
+                listeners[user] = QuestionListener(db, user)
+                listeners[user].wait_ready(float(request["timeout"]))
+                answer: dict[str, Any] = {"ok": True}
+            elif request["op"] == "wait":
+                complete = listeners[user].wait_for(int(request["count"]), request["timeout"])
+                answer = {"complete": complete, "seen": dict(listeners[user].seen)}
+            else:
+                listeners.pop(user).close()
+                answer = {"ok": True}
+        except Exception as exc:
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.stdin, sys.stdout)

@@ -43,8 +43,9 @@ class TimedModel:
 def parsed_times(received: list[tuple[float, str]], *, complete: bool) -> dict[str, float]:
     """Normalised question text -> when the chunk that let the parser finish it arrived.
 
-    The worker's parser, replayed on the same chunks: item i is finished once item i + 1 has
-    begun, the last one at the final event (``complete``: the stream ended with STOP)."""
+    The worker's parser, replayed on the same chunks: an item is finished at the chunk that
+    closed it (or began the next); one left open, at the final event (``complete``: the
+    stream ended with STOP)."""
     parser = StreamParser(envelope=True)
     times: dict[str, float] = {}
     for at, text in received:

@@ -282,8 +282,8 @@ def test_a_stalled_stream_times_out_as_a_network_failure(
     assert time.monotonic() - started < 4.5
     assert result.outcome == "retrying"
     assert job(db, job_id)["lastErrorCode"] == "NETWORK"
-    # The second item is whole but nothing followed it, so it never counted as finished.
-    assert assert_consistent(db, job_id)["questionsSaved"] == 1
+    # The second item's closing brace came before the stall: both were saved.
+    assert assert_consistent(db, job_id)["questionsSaved"] == 2
 
 
 def test_resumed_attempt_continues_the_numbering_without_repeats(
@@ -293,20 +293,20 @@ def test_resumed_attempt_continues_the_numbering_without_repeats(
     job_id = new_job(db)
     make_worker(db, model_server_url).process(job_id)
     first = assert_consistent(db, job_id)
-    # Four items were whole when the connection dropped; the fourth had no successor yet.
-    assert first["questionsSaved"] == 3
+    # Four items were whole (closing brace sent) when the connection dropped.
+    assert first["questionsSaved"] == 4
     saved_texts = [q["question"] for q in questions(db, job_id)]
     assert make_worker(db, model_server_url).process(job_id).outcome == "completed"
     doc = assert_consistent(db, job_id)
     assert doc["questionsSaved"] == doc["estimatedTotal"]
-    assert doc["questionIds"][:3] == first["questionIds"]
+    assert doc["questionIds"][:4] == first["questionIds"]
     stats = model_admin.stats()
     assert stats["generateContent"] == 0, "one streaming call per attempt, no separate plan"
     assert stats["streamGenerateContent"] == 2
     first_request, resumed = model_admin.requests()
     assert first_request["maxCount"] == 40
     assert first_request["schemaRoot"] == "object"
-    assert resumed["count"] == doc["estimatedTotal"] - 3, "only the remaining questions"
+    assert resumed["count"] == doc["estimatedTotal"] - 4, "only the remaining questions"
     assert resumed["maxCount"] is None, "the plan is fixed: no new plan asked for"
     assert resumed["existingQuestions"] == saved_texts, "the model is told which exist"
 
@@ -493,3 +493,24 @@ def test_the_fallback_model_answers_when_the_primary_is_rate_limited_or_failing(
     asked = [r["model"] for r in model_admin.requests()]
     expected = ["gemini-2.5-flash", "gemini-2.5-flash-lite"] if model else ["gemini-2.5-flash"]
     assert asked == expected
+
+
+def test_the_completion_counts_from_what_the_attempt_committed(
+    db: Any, model_server_url: str, model_admin: AdminClient
+) -> None:
+    """A job document written only at its start (progress never came due) still ends with one
+    question document read to count them, not every position of the plan."""
+    from benchmarks.firestore_traffic import CountedClient, RpcCounter
+
+    counter = RpcCounter()
+    counted = CountedClient(project=PROJECT_ID, counter=counter)
+    job_id = new_job(db)
+    worker = make_worker(counted, model_server_url, progress_write_interval_seconds=3600)
+    assert worker.process(job_id).outcome == "completed"
+
+    doc = assert_consistent(db, job_id)
+    assert doc["questionsSaved"] == doc["estimatedTotal"] > 1
+    reads = [r for r in counter.rpcs if r.method == "BatchGetDocuments"]
+    # The claim, each fenced commit and the completion read the job; the completion reads
+    # one question document besides (the last position the attempt committed).
+    assert max(r.docs_found + r.docs_missing for r in reads) == 1

@@ -96,3 +96,17 @@ def test_job_document_uses_the_camel_case_contract_and_omits_unset_fields() -> N
 def test_task_ids_are_deterministic_per_run_and_differ_between_runs() -> None:
     assert task_id_for("abc", 0) == task_id_for("abc", 0)
     assert task_id_for("abc", 0) != task_id_for("abc", 1)
+
+
+def test_question_bounds_run_from_the_surest_count_to_the_plan_or_end_there_when_exact() -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    job = admit(user_id="u1", prompt="NATO alphabet", now=now, ip_address="::1")
+    job = job.changed(questions_saved=3, question_ids=["j_0", "j_1", "j_2"])
+    assert job.question_bounds(50) == (3, 50)  # no plan yet: up to the cap
+    planned = job.changed(estimated_total=40, topic="T")
+    assert planned.question_bounds(50) == (3, 40)
+    # The running attempt saw more committed than the job's copy shows (it lags).
+    assert planned.question_bounds(50, committed=12) == (12, 40)
+    assert planned.question_bounds(50, committed=1) == (3, 40)  # never below the job's count
+    # A clean attempt's whole account: nothing lies beyond it.
+    assert planned.question_bounds(50, committed=12, exact=True) == (12, 12)

@@ -336,25 +336,47 @@ class TestStreamParser:
         out = run(list(text))
         assert accepted(out)[0].question == "東京は日本の首都ですか？🇯🇵"
 
-    def test_an_item_is_held_until_the_next_begins(self) -> None:
+    def test_an_item_is_out_as_soon_as_its_closing_brace_arrives(self) -> None:
         parser = StreamParser()
         first, second = json.dumps(mc()), json.dumps(tf())
-        assert parser.feed("[" + first) == []
+        assert parser.feed("[" + first[:-1]) == []
+        out = parser.feed("}")
+        assert [(i.index, accepted([i])) for i in out] == [(0, [draft_of(mc())])]
         assert parser.feed(",") == []
         assert parser.feed(" \n ") == []
-        out = parser.feed("{")
-        assert [(i.index, accepted([i])) for i in out] == [(0, [draft_of(mc())])]
-        assert parser.feed(second[1:]) == []
+        assert parser.feed("{") == []
+        assert accepted(parser.feed(second[1:])) == [draft_of(tf())]
         assert parser.feed("]") == []
         assert parser.feed("\n") == []
-        assert accepted(parser.finish(complete=True)) == [draft_of(tf())]
+        assert parser.finish(complete=True) == []
 
-    def test_a_truncated_stream_drops_its_last_item_even_if_it_looks_whole(self) -> None:
+    def test_a_brace_inside_the_item_does_not_finish_it(self) -> None:
+        braces = mc(question="What does {x} print in an f-string}")
+        text = "[" + json.dumps(braces)
+        for cut in (text.index("{x}") + 3, text.index("string}") + 7):
+            assert StreamParser().feed(text[:cut]) == []
+        nested = '[{"question": "q", "extra": {"a": [1, {"b": 2}]}'
+        parser = StreamParser()
+        assert parser.feed(nested) == []
+        assert reasons(parser.feed("}")) != []  # the item closes only with its own brace
+        escaped = '[{"question": "a \\" } quote'
+        assert StreamParser().feed(escaped + "}") == []
+
+    def test_the_last_item_of_an_envelope_is_out_at_its_brace(self) -> None:
+        parser = StreamParser(envelope=True)
+        head = '{"topic": "T", "count": 2, "questions": ['
+        assert parser.feed(head + json.dumps(mc())) != []
+        assert accepted(parser.feed(", " + json.dumps(tf()))) == [draft_of(tf())]
+        assert parser.feed("]}") == []
+
+    def test_a_truncated_stream_keeps_each_whole_item_and_none_cut_short(self) -> None:
         text = json.dumps([mc(), tf()])
-        assert accepted(run([text], complete=False)) == [draft_of(mc())]
-        assert accepted(run([text[:-1]], complete=False)) == [draft_of(mc())]
+        assert accepted(run([text], complete=False)) == [draft_of(mc()), draft_of(tf())]
+        assert accepted(run([text[:-1]], complete=False)) == [draft_of(mc()), draft_of(tf())]
+        assert accepted(run([text[:-2]], complete=False)) == [draft_of(mc())]
         comma = text.index("}, {") + 2
-        assert accepted(run([text[:comma]], complete=False)) == []
+        assert accepted(run([text[:comma]], complete=False)) == [draft_of(mc())]
+        assert accepted(run([text[: comma - 2]], complete=False)) == []
 
     def test_a_question_cut_short_is_never_emitted(self) -> None:
         cut_short = json.dumps([mc(), mc(question="What is the NATO code word for B?")])
@@ -365,7 +387,7 @@ class TestStreamParser:
 
     def test_complete_but_unclosed_array_is_a_format_error(self) -> None:
         parser = StreamParser()
-        assert parser.feed(json.dumps([tf()])[:-1]) == []
+        assert accepted(parser.feed(json.dumps([tf()])[:-1])) == [draft_of(tf())]
         with pytest.raises(StreamFormatError, match="before the array was closed"):
             parser.finish(complete=True)
 
@@ -599,6 +621,18 @@ def _items_begun(prefix: str) -> int:
     return len(parsed)
 
 
+def _items_whole(prefix: str) -> int:
+    """How many array elements are whole, by the standard library's strict parser."""
+    begun = _items_begun(prefix)
+    tail = prefix.rstrip()
+    tail = tail[:-1].rstrip() if tail.endswith(",") else tail
+    for candidate in (tail, tail + "]"):
+        with contextlib.suppress(ValueError):
+            if len(json.loads(candidate)) == begun:
+                return begun
+    return max(0, begun - 1)
+
+
 def _property(*strategies: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """A hypothesis property over drawn data plus ``strategies``, 120 examples, no deadline."""
 
@@ -620,9 +654,9 @@ class TestProperties:
         for chunk in data.draw(_chunks(text)):
             fed += chunk
             out += parser.feed(chunk)
-            # Item i is out exactly when item i+1 has begun (pydantic_core's partial parse
-            # of the text so far lists it): never before, and no later than that.
-            assert len(out) == max(0, _items_begun(fed) - 1)
+            # Item i is out exactly when its text is whole (json.loads takes it, the array
+            # closed after it) or item i+1 has begun: never before, and no later than that.
+            assert len(out) == _items_whole(fed)
         out += parser.finish(complete=True)
         assert [i.index for i in out] == list(range(len(items)))
         assert accepted(out) == [draft_of(i) for i in items]
@@ -647,7 +681,7 @@ class TestProperties:
             prefix = text[:cut]
             truncated = run(data.draw(_chunks(prefix)), complete=False)
             assert accepted(truncated) == expected[: len(truncated)]
-            assert len(truncated) == max(0, _items_begun(prefix) - 1)
+            assert len(truncated) == _items_whole(prefix)
             closed = cut > text.rindex("]")
             if closed:
                 assert accepted(run([prefix], complete=True)) == expected

@@ -164,10 +164,16 @@ class Job(_Camel):
         """No attempt has fixed the topic and the number of questions yet."""
         return not (self.estimated_total and self.topic)
 
-    def question_bounds(self, cap: int) -> QuestionBounds:
-        """Where its question documents can be: at least the count it shows (which never runs
-        ahead of them), at most its plan (or ``cap``, the most any job may have)."""
-        return QuestionBounds(known=self.questions_saved, upto=self.estimated_total or cap)
+    def question_bounds(
+        self, cap: int, *, committed: int = 0, exact: bool = False
+    ) -> QuestionBounds:
+        """Where its question documents can be: at least the count it shows, or the count its
+        running attempt has seen committed (neither runs ahead of them; the job's copy lags
+        while a fast model streams), at most its plan (or ``cap``, the most any job may have).
+        ``exact``: ``committed`` is an attempt's whole account, every commit of it answered
+        after its claim had fenced out any earlier one, so nothing lies beyond it."""
+        known = max(self.questions_saved, committed)
+        return QuestionBounds(known=known, upto=known if exact else self.estimated_total or cap)
 
     def lease_expired(self, now: datetime) -> bool:
         return self.lease_expires_at is not None and self.lease_expires_at <= now

@@ -18,7 +18,7 @@ from .questions import (
     normalise_question_text,
     validate_item,
 )
-from .stream_text import ARRAY, OBJECT, FaultError, StreamFormatError
+from .stream_text import ARRAY, OBJECT, FaultError, Nesting, StreamFormatError
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,9 @@ ParsedItem = AcceptedItem | RejectedItem
 
 
 QUESTIONS_KEY: Final = "questions"
+# What an item's text ends with once it is whole: an object or array closed, a string closed,
+# or the comma after it.
+_CLOSERS: Final = frozenset('}]",')
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +61,14 @@ class StreamParser:
     The accumulated text is parsed with ``pydantic_core.from_json(..., allow_partial=True)``,
     which returns the array as far as it goes and leaves a half-written string out entirely.
     Item i is finished when the parsed array has an item i+1 (its first character arrived
-    after the comma); the last item only when the caller says the stream ended complete
-    (finish reason STOP) and the whole text parses strictly as one array. Finished items are
-    validated (`validate_item`) and deduplicated against `seen` (normalised texts of questions
-    already saved; accepted keys are added).
+    after the comma), or as soon as the text is back between the array's items just after a
+    closing brace (`Nesting`, which tracks strings and brackets). A partial parse alone cannot
+    tell a closed object from a cut one, and waiting for the next item would hold each
+    question that ends a chunk, and the job's last one, until the model's next event. At the
+    end of the stream, a last item still open counts only when the caller says it ended
+    complete (finish reason STOP) and the whole text parses strictly as one array. Finished
+    items are validated (`validate_item`) and deduplicated against `seen` (normalised texts of
+    questions already saved; accepted keys are added).
 
     Envelope mode (``envelope=True``): the root is an object whose ``questions`` member is
     that array, written after the plan (``topic``, ``count``); `header` gives the plan once the
@@ -77,6 +84,7 @@ class StreamParser:
         self._root = OBJECT if envelope else ARRAY
         self._header: dict[str, object] | None = None
         self._text = ""
+        self._nesting = Nesting(array_depth=1 if self._root is ARRAY else 2)
         self._emitted = 0  # items handed out so far
         self._error: StreamFormatError | None = None
         self._finished = False
@@ -116,6 +124,7 @@ class StreamParser:
         """Add the next piece of text; return the items it finished, in stream order."""
         self._check_usable()
         self._text += chunk
+        self._nesting.feed(chunk)
         try:
             items = self._parse(partial=True)
         except FaultError as fault:
@@ -124,7 +133,7 @@ class StreamParser:
             if not out:
                 raise fault.error from None
             return out
-        return self._emit(items, last_is_finished=False)
+        return self._emit(items, last_is_finished=self._last_is_closed(items))
 
     def finish(self, *, complete: bool) -> list[ParsedItem]:
         """End the stream; return the last item if the stream ended complete.
@@ -158,6 +167,12 @@ class StreamParser:
         out = [self._judge(i, items[i]) for i in range(self._emitted, finished)]
         self._emitted = max(self._emitted, finished)
         return out
+
+    def _last_is_closed(self, items: list[object]) -> bool:
+        # Between items of the array (or past its end), just after a delimiter: the last item
+        # is whole. A number or literal is whole only once a delimiter follows it.
+        nesting = self._nesting
+        return bool(items) and nesting.between_items and nesting.last in _CLOSERS
 
     def _parse(self, *, partial: bool) -> list[object]:
         """The items so far (partial) or all of them (strict); [] before the root begins."""

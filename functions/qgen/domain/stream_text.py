@@ -102,6 +102,45 @@ class Root:
         return f"the stream did not end as one complete JSON {self.kind}"
 
 
+class Nesting:
+    """Where the streamed text stands, fed chunk by chunk: how deep in brackets, inside a
+    string or not, and its last character outside strings and whitespace. It does not check
+    the grammar (the partial parse does); it only says whether the text is between the items
+    of the questions array (``array_depth``: 1 for a bare array, 2 in the envelope)."""
+
+    def __init__(self, *, array_depth: int) -> None:
+        self._array_depth = array_depth
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False
+        self.last = ""
+
+    def feed(self, chunk: str) -> None:
+        depth, in_string, escaped, last = self._depth, self._in_string, self._escaped, self.last
+        for char in chunk:
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string, last = False, char
+            elif char == '"':
+                in_string = True
+            elif char in "{[":
+                depth, last = depth + 1, char
+            elif char in "}]":
+                depth, last = depth - 1, char
+            elif not char.isspace():
+                last = char
+        self._depth, self._in_string, self._escaped, self.last = depth, in_string, escaped, last
+
+    @property
+    def between_items(self) -> bool:
+        """Outside any string and not inside an item (or past the array's end)."""
+        return not self._in_string and self._depth <= self._array_depth
+
+
 ARRAY: Final = Root("[", "array")
 OBJECT: Final = Root("{", "object")
 

@@ -42,6 +42,8 @@ class AttemptEnd:
     usage: Usage | None = None
     # Questions to save in the last commit (those the writer had not committed yet).
     questions: tuple[QuestionDraft, ...] = ()
+    # Question documents known to be committed, over all attempts (where the count starts).
+    committed: int = 0
 
 
 class AttemptWrites:
@@ -120,11 +122,15 @@ class AttemptWrites:
         )
         return transitions.renewed(job, now=self._clock(), lease_seconds=self._lease_seconds)
 
-    def _ending(self, tx: JobTransaction, job: Job, end: AttemptEnd) -> tuple[Job, list[str]]:
-        """The job with the attempt's plan and item counts, and its saved questions' ids."""
+    def _ending(
+        self, tx: JobTransaction, job: Job, end: AttemptEnd, *, exact: bool = False
+    ) -> tuple[Job, list[str]]:
+        """The job with the attempt's plan and item counts, and its saved questions' ids
+        (``exact``: the attempt's count of them is whole, see Job.question_bounds)."""
         if end.plan is not None and job.needs_plan:
             job = transitions.plan(job, end.plan)
-        ids = tx.saved_question_ids(self.lease.job_id, job.question_bounds(self._cap))
+        bounds = job.question_bounds(self._cap, committed=end.committed, exact=exact)
+        ids = tx.saved_question_ids(self.lease.job_id, bounds)
         if end.counts is not None:
             generated, rejected = end.counts
             job = job.changed(questions_generated=generated, questions_rejected=rejected)
@@ -135,7 +141,8 @@ class AttemptWrites:
         usage = end.usage
 
         def write(tx: JobTransaction, job: Job) -> Job:
-            job, ids = self._ending(tx, job, end)
+            # Completing: the writer closed cleanly, every commit answered.
+            job, ids = self._ending(tx, job, end, exact=True)
             ids += self._put(tx, job, end.questions, first=len(ids), now=now)
             return transitions.complete(job, question_ids=ids, now=now, usage=usage, model=model)
 

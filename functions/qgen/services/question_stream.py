@@ -52,6 +52,8 @@ class QuestionStream:
         self.first_question_at: float | None = None
         # Items judged over all attempts (generated, rejected), once this attempt has run.
         self.counts: tuple[int, int] | None = None
+        # Question documents committed over all attempts, as far as this attempt knows.
+        self.committed = 0
 
     def run(self, job: Job) -> None:
         """Stream the job's (remaining) questions into it. Raises ModelError when the model
@@ -59,6 +61,7 @@ class QuestionStream:
         # No earlier attempt (the first claim of the first run) has saved nothing: skip a read.
         first = job.attempts == 1 and job.run == 0
         saved = [] if first else self._reader.saved_questions(self._writes.lease.job_id)
+        self.committed = len(saved)
         self.plan = transitions.plan_of(job)
         if self.plan is not None and len(saved) >= self.plan.total:
             return  # an earlier attempt saved them all and stopped before completing
@@ -79,6 +82,7 @@ class QuestionStream:
                 self.saved = writer.saved_this_attempt + len(self.leftovers)
                 self.rejected = parser.rejected_total
                 self.counts = (counts.generated, counts.rejected)
+                self.committed = len(counts.question_ids)
 
     def _request(self, job: Job, existing: tuple[str, ...]) -> GenerationRequest:
         remaining = self.plan.total - len(existing) if self.plan is not None else 0

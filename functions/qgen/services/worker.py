@@ -82,9 +82,10 @@ class _Attempt:
     counts: tuple[int, int] | None = None
     first_question_at: float | None = None  # monotonic; set if it handed over the job's first
     leftovers: tuple[QuestionDraft, ...] = ()
+    committed: int = 0
 
     def end(self) -> AttemptEnd:
-        return AttemptEnd(self.plan, self.counts, self.usage, self.leftovers)
+        return AttemptEnd(self.plan, self.counts, self.usage, self.leftovers, self.committed)
 
     def log_fields(self) -> dict[str, object]:
         lease = self.writes.lease
@@ -199,6 +200,7 @@ class WorkerService:
             attempt.saved, attempt.rejected = stream.saved, stream.rejected
             attempt.counts = stream.counts
             attempt.leftovers = tuple(stream.leftovers)
+            attempt.committed = stream.committed
             attempt.first_question_at = stream.first_question_at
         return attempt.writes.complete(attempt.end(), model=stream.model_used or self.model.model)
 

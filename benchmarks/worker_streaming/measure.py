@@ -27,6 +27,7 @@ from benchmarks.worker_streaming.patterns import Env, process_with_worker
 from benchmarks.worker_streaming.timed_model import TimedModel, parsed_times
 
 PROCESS = {WORKER: process_with_worker, ORIGINAL: process_original}
+STREAM_RECORD_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,16 @@ def observe(env: Env, pattern: str, model: TimedModel) -> Observed:
 
 
 def streamed(env: Env, where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The model server's one stream request of the run, and the questions it sent."""
-    stream = [r for r in env.admin.requests() if r.get("call") == "stream"]
+    """The model server's one stream request of the run, and the questions it sent.
+
+    A stream the worker closed at its planned count is recorded once the server notices the
+    client gone (at its next write): wait a moment for it."""
+    deadline = time.monotonic() + STREAM_RECORD_WAIT_SECONDS
+    while True:
+        stream = [r for r in env.admin.requests() if r.get("call") == "stream"]
+        if stream or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     if len(stream) != 1 or not _whole(stream[0]):
         raise RunError(f"{where}: expected one good stream request, got {stream}")
     events = [e for e in env.admin.events() if e["request"] == stream[0]["n"]]

@@ -102,3 +102,31 @@ def test_a_worker_reads_the_project_spend_at_most_every_few_seconds() -> None:
     ticks[0] = 10.0
     assert gauge.spent_today() == 200
     assert reader.reads == 2
+
+
+def test_callers_that_find_the_reading_due_at_once_share_one_read() -> None:
+    import threading
+    import time
+
+    from qgen.services.spend_gauge import SpendGauge
+
+    class SlowReader:
+        reads = 0
+
+        def project_spend(self, day: str) -> int:
+            self.reads += 1
+            time.sleep(0.2)  # the aggregation query in flight while the others arrive
+            return 7
+
+    reader = SlowReader()
+    gauge = SpendGauge(reader, lambda: NOW, max_age_seconds=10)  # type: ignore[arg-type]
+    answers: list[int] = []
+    callers = [
+        threading.Thread(target=lambda: answers.append(gauge.spent_today())) for _ in range(8)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(5)
+    assert answers == [7] * 8
+    assert reader.reads == 1

@@ -28,6 +28,8 @@ class Rpc:
     docs_missing: int = 0
     # Commit only: the request's writes as (document path, fields written, question text).
     writes: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
+    # BatchGetDocuments only: it began a transaction (``new_transaction``).
+    begins: bool = False
 
     @property
     def ok(self) -> bool:
@@ -135,6 +137,8 @@ class RpcCounter(
 
     def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         rpc = self._start(details)
+        pb = getattr(request, "_pb", request)
+        rpc.begins = rpc.method == "BatchGetDocuments" and pb.HasField("new_transaction")
         return _CountedStream(continuation(details, request), rpc)
 
     def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:

@@ -15,12 +15,13 @@ RTT_METHODS = ("BeginTransaction", "BatchGetDocuments", "Commit")
 
 
 def question_write_seconds(rpcs: list[Rpc]) -> list[float]:
-    """Per commit that wrote questions: from the start of its transaction (BeginTransaction;
-    the worker) or of the Commit itself (the original pattern) to the Commit's answer."""
+    """Per commit that wrote questions: from the start of its transaction (the worker: the
+    BatchGetDocuments that began it, or a BeginTransaction) or of the Commit itself (the
+    original pattern) to the Commit's answer."""
     out: list[float] = []
     begun: float | None = None
     for rpc in sorted(rpcs, key=lambda r: r.started):
-        if rpc.method == "BeginTransaction":
+        if rpc.method == "BeginTransaction" or rpc.begins:
             begun = rpc.started
         elif rpc.method == "Commit":
             if rpc.ok and any(text for _, _, text in rpc.writes):

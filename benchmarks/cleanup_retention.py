@@ -31,7 +31,7 @@ NOW = datetime.now(UTC)
 
 
 class _NoQueue:
-    def enqueue(self, task_id: str, job_id: str) -> bool:  # retention never enqueues
+    def enqueue(self, task_id: str, job_id: str, *, delay_seconds: float = 0) -> bool:
         raise AssertionError("retention enqueued a task")
 
 

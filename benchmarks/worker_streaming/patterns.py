@@ -25,7 +25,7 @@ from dev.model_server.client import AdminClient
 class NoQueue:
     """The job is processed in this process, not through Cloud Tasks."""
 
-    def enqueue(self, task_id: str, job_id: str) -> bool:
+    def enqueue(self, task_id: str, job_id: str, *, delay_seconds: float = 0) -> bool:
         return True
 
 

@@ -688,3 +688,30 @@ class TestProperties:
             else:
                 with pytest.raises(StreamFormatError):
                     run([prefix], complete=True)
+
+
+class TestNesting:
+    def test_strings_and_escapes_are_followed_across_chunks(self) -> None:
+        from qgen.domain.stream_text import Nesting
+
+        nesting = Nesting(array_depth=1)
+        for piece in ['[{"q": "a \\', '"', " } ] still text"]:
+            nesting.feed(piece)  # the quote after the backslash does not end the string
+            assert not nesting.between_items
+        nesting.feed('"}')
+        assert nesting.between_items
+        assert nesting.last == "}"
+        nesting.feed(", ")
+        assert nesting.last == ","
+
+    def test_an_envelope_counts_the_questions_array_as_its_item_level(self) -> None:
+        from qgen.domain.stream_text import Nesting
+
+        nesting = Nesting(array_depth=2)
+        nesting.feed('{"topic": "T", "questions": [{"options": ["a", "b"]')
+        assert not nesting.between_items
+        nesting.feed("}")
+        assert nesting.between_items
+        assert nesting.last == "}"
+        nesting.feed("]}")
+        assert nesting.between_items

@@ -3,9 +3,8 @@
 The ceiling is a coarse guard (decisions §32), so a reading a few seconds old is as good as a
 fresh one, and one aggregation query per attempt would add a round trip to every job's start.
 One reading at a time: when the reading is due, the first caller reads and the others wait for
-its answer. Without that, a burst of admissions on a cold instance (30 learners behind one
-address) sent 30 identical aggregation queries at once, and they took a third of the burst's
-request time queueing on the database (decisions §36).
+its answer; without that, every request of a burst that found the reading due (a cold
+instance, 30 learners behind one address) would send the same aggregation query (decisions §36).
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ import sys
 import threading
 from typing import IO, Any
 
+from google.cloud import firestore
+
+from benchmarks.worker_streaming.listener import QuestionListener
+from benchmarks.worker_streaming.model import RunError
 from dev.stack import ROOT
 
 
@@ -69,8 +73,6 @@ class ListenerProcess:
         return RemoteListener(self, user_id)
 
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
-        from benchmarks.worker_streaming.model import RunError
-
         with self._lock:
             assert self._child.stdin is not None
             assert self._child.stdout is not None
@@ -95,10 +97,6 @@ class ListenerProcess:
 
 
 def serve(project: str, requests: IO[str], answers: IO[str]) -> None:
-    from google.cloud import firestore
-
-    from benchmarks.worker_streaming.listener import QuestionListener
-
     db = firestore.Client(project=project)
     listeners: dict[str, QuestionListener] = {}
     for line in requests:

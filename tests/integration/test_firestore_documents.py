@@ -117,3 +117,17 @@ def test_a_jobs_saved_questions_are_counted_from_its_documents(
         lambda tx: tx.saved_question_ids("j1", QuestionBounds(known=known, upto=10))
     )
     assert ids == [question_id("j1", p) for p in range(expected)]
+
+
+@pytest.mark.parametrize(("known", "expected"), [(5, 5), (0, 0)])
+def test_an_exact_count_is_confirmed_by_its_last_document_alone(
+    db: Any, known: int, expected: int
+) -> None:
+    """Bounds that end at the count (a clean attempt's own account): the last position is
+    read to confirm it, and a count of none reads nothing."""
+    for position in range(expected):
+        db.collection(QUESTIONS).document(question_id("j1", position)).set({"n": position})
+    ids = FirestoreUnitOfWork(db).run(
+        lambda tx: tx.saved_question_ids("j1", QuestionBounds(known=known, upto=known))
+    )
+    assert ids == [question_id("j1", p) for p in range(expected)]

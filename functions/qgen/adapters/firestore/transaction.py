@@ -121,6 +121,8 @@ class FirestoreTransaction:
 
     def saved_question_ids(self, job_id: str, bounds: QuestionBounds) -> list[str]:
         known, upto = bounds
+        if not upto:  # an exact count of none: nothing to read
+            return []
         start = min(max(known - 1, 0), upto)
         found = self._existing_positions(job_id, range(start, max(upto, start + 1)))
         if known and start not in found:  # the count the caller had is not there: read all
@@ -130,9 +132,9 @@ class FirestoreTransaction:
         return [question_id(job_id, p) for p in range(count)]
 
     def _existing_positions(self, job_id: str, positions: range) -> set[int]:
-        refs = {self._ref(QUESTIONS, question_id(job_id, p)).path: p for p in positions}
-        snapshots = self._tx.read([self._db.document(path) for path in refs])
-        return {refs[s.reference.path] for s in snapshots if s.exists}
+        refs = [self._ref(QUESTIONS, question_id(job_id, p)) for p in positions]
+        position_of = {ref.path: p for ref, p in zip(refs, positions, strict=True)}
+        return {position_of[s.reference.path] for s in self._tx.read(refs) if s.exists}
 
     # ----- writes --------------------------------------------------------------------------
 

@@ -132,6 +132,7 @@ def run_round(rig: Rig, k: int, rate: float) -> Round:
     """K jobs, each of its own learner (so no per-learner limit applies), each listened to
     before it exists; delivered together; measured once every answer is in."""
     rig.env.admin.reset()  # the model's defaults, and only this round's records
+    rig.env.fresh_database()  # no listener is attached between rounds
     listeners: list[QuestionStream] = []
     try:
         job_ids = []

@@ -86,7 +86,15 @@ def rig_on(bench: BenchStack, plan: Plan, console: Console) -> Rig:
 
     settings = Settings(project_id=CAPACITY_PROJECT, max_questions_per_job=plan.questions)
     plain = firestore.Client(project=CAPACITY_PROJECT)
-    env = Env(settings, RpcCounter(), plain, plain, AdminClient(bench.model_url), bench.model_url)
+    env = Env(
+        settings,
+        RpcCounter(),
+        plain,
+        plain,
+        AdminClient(bench.model_url),
+        bench.model_url,
+        firestore_address=bench.firestore,
+    )
     listeners = LightListeners(bench.firestore, CAPACITY_PROJECT)
     return Rig(env, worker_url, bench.stack.config.tasks_queue, cpu, listeners)
 

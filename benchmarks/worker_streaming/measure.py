@@ -142,6 +142,7 @@ def job_duration_s(job: dict[str, Any]) -> float | None:
 
 def measure(env: Env, config: Config, pattern: str, run: int) -> RunResult:
     env.admin.reset()  # back to the CLI values, then this configuration's changes
+    env.fresh_database()
     if config.model:
         env.admin.config(**config.model)
     env.settings = env.settings.model_copy(update={"max_questions_per_job": config.questions})

@@ -114,6 +114,7 @@ def bench_env(settings: Settings, bench: BenchStack, listeners: ListenerProcess)
         admin=AdminClient(bench.model_url),
         model_url=bench.model_url,
         listeners=listeners,
+        firestore_address=bench.firestore,
         pids={
             "bench": os.getpid(),  # worker, original pattern, model client
             "listener": listeners.pid,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -72,6 +72,10 @@ class MemoryTransaction:
 
     def get_job(self, job_id: str) -> Job | None:
         return self._read().jobs.get(job_id)
+
+    def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job | None]:
+        jobs = self._read().jobs
+        return {job_id: jobs.get(job_id) for job_id in job_ids}
 
     def read_quota(self, user_id: str, windows: list[RateWindow], day: str) -> AdmissionState:
         state = self._read()

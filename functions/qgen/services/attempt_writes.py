@@ -20,6 +20,7 @@ from ..domain.jobs import Job, Lease, Usage, question_id
 from ..domain.prompts import Plan
 from ..domain.questions import QuestionDraft, SavedQuestion
 from .ports import Clock, JobTransaction, UnitOfWork
+from .shared_commits import SharedCommits
 
 
 class Progress(NamedTuple):
@@ -47,8 +48,13 @@ class AttemptEnd:
 
 
 class AttemptWrites:
-    def __init__(self, uow: UnitOfWork, lease: Lease, *, clock: Clock, settings: Settings) -> None:
-        self._uow = uow
+    def __init__(
+        self, commits: SharedCommits, lease: Lease, *, clock: Clock, settings: Settings
+    ) -> None:
+        # Question commits are shared with the other attempts of the instance; the rest are
+        # units of work of their own.
+        self._commits = commits
+        self._uow: UnitOfWork = commits.uow
         self.lease = lease
         self._clock = clock
         self._lease_seconds = settings.lease_seconds
@@ -77,7 +83,8 @@ class AttemptWrites:
         progress: Progress | None = None,
     ) -> None:
         """Question documents, and the job document's progress when it is due (one
-        transaction fewer than writing it apart): one fenced commit."""
+        transaction fewer than writing it apart): fenced, in the instance's next shared
+        commit (shared_commits.py)."""
         now = self._clock()
 
         def write(tx: JobTransaction, job: Job) -> Job | None:
@@ -85,7 +92,7 @@ class AttemptWrites:
                 tx.put_question(qid, self._saved(draft, job, topic, now))
             return None if progress is None else self._progressed(job, progress)
 
-        self._fenced(write)
+        self._commits.run(self.lease, write, size=len(positioned) + 1)
 
     def _saved(self, draft: QuestionDraft, job: Job, topic: str, now: datetime) -> SavedQuestion:
         return SavedQuestion.of(

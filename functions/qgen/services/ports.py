@@ -7,7 +7,7 @@ the owner's active-job counter in step with the status move, in the same commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -28,6 +28,10 @@ Clock = Callable[[], datetime]
 class JobTransaction(Protocol):
     # ----- reads (all before the first write) ---------------------------------------------
     def get_job(self, job_id: str) -> Job | None: ...
+
+    def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job | None]:
+        """Several jobs in one read; each id maps to its job, or None if there is none."""
+        ...
 
     def read_quota(self, user_id: str, windows: list[RateWindow], day: str) -> AdmissionState:
         """The learner's active jobs, exact windows, budget for ``day`` and whether their

@@ -20,7 +20,7 @@ from ..domain.prompts import GenerationRequest, Plan, plan_from
 from ..domain.questions import QuestionDraft, normalise_question_text
 from ..domain.stream_parser import AcceptedItem, ParsedItem, StreamParser
 from ..domain.stream_text import StreamFormatError
-from .attempt_writes import AttemptWrites
+from .attempt_writes import AttemptEnd, AttemptWrites
 from .ports import JobReader, Model
 from .question_writer import Counts, ProgressPolicy, QuestionWriter
 
@@ -54,6 +54,10 @@ class QuestionStream:
         self.counts: tuple[int, int] | None = None
         # Question documents committed over all attempts, as far as this attempt knows.
         self.committed = 0
+
+    def end(self) -> AttemptEnd:
+        """What this attempt brings to the job's last write."""
+        return AttemptEnd(self.plan, self.counts, self.usage, tuple(self.leftovers), self.committed)
 
     def run(self, job: Job) -> None:
         """Stream the job's (remaining) questions into it. Raises ModelError when the model

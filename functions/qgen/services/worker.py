@@ -22,8 +22,6 @@ from ..domain.jobs import (
     Usage,
     task_id_for,
 )
-from ..domain.prompts import Plan
-from ..domain.questions import QuestionDraft
 from ..domain.transitions import ClaimKind
 from .attempt_writes import AttemptEnd, AttemptWrites
 from .notifications import NotificationSender
@@ -37,6 +35,7 @@ from .ports import (
     UnitOfWork,
 )
 from .question_stream import QuestionStream
+from .shared_commits import SharedCommits
 from .spend_gauge import SpendGauge
 
 log = logging.getLogger(__name__)
@@ -76,16 +75,12 @@ class _Attempt:
     started: float
     # The stream's usage is cumulative: its last report is the attempt's whole use.
     usage: Usage | None = None
-    plan: Plan | None = None
+    stream: QuestionStream | None = None  # once the model was called
     saved: int = 0
     rejected: int = 0
-    counts: tuple[int, int] | None = None
-    first_question_at: float | None = None  # monotonic; set if it handed over the job's first
-    leftovers: tuple[QuestionDraft, ...] = ()
-    committed: int = 0
 
     def end(self) -> AttemptEnd:
-        return AttemptEnd(self.plan, self.counts, self.usage, self.leftovers, self.committed)
+        return self.stream.end() if self.stream is not None else AttemptEnd()
 
     def log_fields(self) -> dict[str, object]:
         lease = self.writes.lease
@@ -96,9 +91,10 @@ class _Attempt:
             "durationMs": int((time.monotonic() - self.started) * 1000),
             "usage": self.usage.model_dump(by_alias=True) if self.usage else None,
         }
-        if self.first_question_at is not None:
+        first = self.stream.first_question_at if self.stream is not None else None
+        if first is not None:
             # Claim -> the job's first question handed to the writer (one commit from the learner).
-            fields["firstQuestionMs"] = int((self.first_question_at - self.started) * 1000)
+            fields["firstQuestionMs"] = int((first - self.started) * 1000)
         return fields
 
 
@@ -114,8 +110,10 @@ class WorkerService:
     # Hands a job's end notification to FCM right after the commit; None: notifications off.
     notifications: NotificationSender | None = None
     _spend: SpendGauge = field(init=False)
+    _commits: SharedCommits = field(init=False)  # shared by the attempts it runs at once
 
     def __post_init__(self) -> None:
+        self._commits = SharedCommits(self.uow)
         self._spend = SpendGauge(
             self.reader, self.clock, max_age_seconds=self.settings.spend_reading_max_age_seconds
         )
@@ -184,7 +182,7 @@ class WorkerService:
                 "event": "job.processing",
             },
         )
-        writes = AttemptWrites(self.uow, decision.lease, clock=self.clock, settings=s)
+        writes = AttemptWrites(self._commits, decision.lease, clock=self.clock, settings=s)
         return _Attempt(writes, decision.job, started=time.monotonic())
 
     def _run(self, attempt: _Attempt) -> Job:
@@ -196,12 +194,8 @@ class WorkerService:
         try:
             stream.run(attempt.job)
         finally:
-            attempt.usage, attempt.plan = stream.usage, stream.plan
+            attempt.stream, attempt.usage = stream, stream.usage
             attempt.saved, attempt.rejected = stream.saved, stream.rejected
-            attempt.counts = stream.counts
-            attempt.leftovers = tuple(stream.leftovers)
-            attempt.committed = stream.committed
-            attempt.first_question_at = stream.first_question_at
         return attempt.writes.complete(attempt.end(), model=stream.model_used or self.model.model)
 
     def _fail(self, attempt: _Attempt, error: ModelError) -> DeliveryResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -59,8 +60,13 @@ class FirestoreTransaction:
     # ----- reads ---------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job | None:
-        snapshot = self._get(JOBS, job_id)
-        return job_from(snapshot) if snapshot.exists else None
+        return self.get_jobs([job_id])[job_id]
+
+    def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job | None]:
+        unique = list(dict.fromkeys(job_ids))
+        snapshots = self._tx.read([self._ref(JOBS, job_id) for job_id in unique])
+        found = {s.id: job_from(s) for s in snapshots if s.exists}
+        return {job_id: found.get(job_id) for job_id in unique}
 
     def read_quota(self, user_id: str, windows: list[RateWindow], day: str) -> AdmissionState:
         """The counter, the exact windows, the day's budget and the devices: one read."""

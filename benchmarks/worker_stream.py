@@ -21,7 +21,9 @@ original pattern (per question an insert and a job update) on the same stream, t
 
 Goals (the worker's figures decide; the original pattern's are printed beside them):
   1. the model finished a question (its sentAt) -> visible to a Firestore listener in another
-     process (the learner's device: listener_process.py): p50 <= 50 ms, p95 <= 150 ms, at
+     process (the learner's device: listener_process.py; --listener listen, the default: a raw
+     Listen stream at its next consistent point, when a client SDK would raise the snapshot;
+     --listener snapshot: the on_snapshot callback): p50 <= 50 ms, p95 <= 150 ms, at
      the default pace and at a question every 10 ms;
   2. overhead = wall time of process() - model stream time: p50 <= 100 ms; wall / stream
      <= 1.05 at the default pace;
@@ -71,6 +73,11 @@ def main(
         None, min=0.0, help="progress_write_interval_seconds (default: the Settings default)."
     ),
     warmup: bool = typer.Option(True, help="One uncounted pass of each pattern first."),
+    listener: str = typer.Option(
+        "listen",
+        help="The learner's device: 'listen' (a raw Listen stream, seen at the stream's "
+        "consistent point) or 'snapshot' (google-cloud-firestore's on_snapshot callback).",
+    ),
     timeout: float = typer.Option(300.0, min=10.0, help="Seconds the whole run may take."),
     json_out: str | None = typer.Option(None, help="Also write the figures to this JSON file."),
 ) -> None:
@@ -78,7 +85,11 @@ def main(
     console = Console(width=None if sys.stdout.isatty() else 160)
     deadline = time.monotonic() + timeout
     signal.signal(signal.SIGTERM, raise_interrupt)
-    plan = Plan(questions, runs, question_ms, ttft_ms, ttft_questions, interval, warmup, timeout)
+    if listener not in ("listen", "snapshot"):
+        raise typer.BadParameter("--listener is 'listen' or 'snapshot'")
+    plan = Plan(
+        questions, runs, question_ms, ttft_ms, ttft_questions, interval, warmup, timeout, listener
+    )
     raise typer.Exit(run(console, plan, Path(json_out) if json_out else None, deadline))
 
 

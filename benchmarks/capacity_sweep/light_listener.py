@@ -9,9 +9,13 @@ under test, and their lag was measured as the service's. In production listeners
 learners' devices. Here a message is stamped with time.time() as it is read off the stream and
 a document_change keeps only its question text: no snapshot, no sorting, no DocumentSnapshot.
 
-The stamp is the arrival of the document_change, not the consistent point that follows it (a
-target_change CURRENT, then NO_CHANGE with a read_time) at which a snapshot listener would call
-back; on a quiet stream the two are one message apart.
+The stamp is the stream's next consistent point after the document_change: the target_change
+with a read_time and no target ids, which says every target of the stream is consistent at that
+read_time. That is the moment a client SDK raises the snapshot that holds the question (what the
+learner's app renders); what it then spends building the snapshot is the device's own work. On
+the emulator that work is not small: every commit to the collection RESETs each listener's
+target and sends all of its documents again (production sends the changes), so a snapshot
+listener rebuilds its whole result per commit.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from benchmarks.worker_streaming.model import RunError
 
 LISTEN = "/google.firestore.v1.Firestore/Listen"
 TARGET_ID = 0x0C4B  # ours to choose; a document_change names the targets it belongs to
+NO_CHANGE = int(firestore.TargetChange.TargetChangeType.NO_CHANGE)
 CURRENT = int(firestore.TargetChange.TargetChangeType.CURRENT)
 REMOVE = int(firestore.TargetChange.TargetChangeType.REMOVE)
 # The raw protobuf class (upb): decoding into proto-plus wrappers would be work for nothing.
@@ -78,11 +83,21 @@ def target_change(response: Any) -> int | None:
     return int(response.target_change.target_change_type)
 
 
+def consistent_point(response: Any) -> bool:
+    """A target_change that says the whole stream is consistent at its read_time."""
+    if target_change(response) != NO_CHANGE:
+        return False
+    change = response.target_change
+    return change.HasField("read_time") and not change.target_ids
+
+
 class QuestionStream:
-    """One job's questions: raw question text -> time.time() when it first reached us."""
+    """One job's questions: raw question text -> time.time() of the first consistent point
+    after it reached us."""
 
     def __init__(self) -> None:
         self.arrivals: dict[str, float] = {}
+        self._pending: list[str] = []  # received, not yet at a consistent point
         self.current = threading.Event()
         self.error: str | None = None
         self.task: Future[None] | None = None
@@ -92,7 +107,13 @@ class QuestionStream:
         normalised only once the round is over (seen)."""
         text = question_of(response)
         if text is not None:
-            self.arrivals.setdefault(text, now)
+            if text not in self.arrivals:
+                self._pending.append(text)
+            return
+        if consistent_point(response):
+            for pending in self._pending:
+                self.arrivals.setdefault(pending, now)
+            self._pending.clear()
             return
         kind = target_change(response)
         if kind == REMOVE:

@@ -1,30 +1,39 @@
 """The learner's device: the question listener in a process of its own.
 
 A listener in the benchmark's own process (as this benchmark had it until 2026-11-30) shares
-the worker's interpreter: google-cloud-firestore's on_snapshot decodes and sorts a snapshot on
-every change, and at a question every 10 ms that work held the GIL the worker's parser and
-writer were waiting for, so the device's lag was charged to the service. In production the
-listener runs on the learner's device. Here it is the same QuestionListener (on_snapshot, a
-time.time() stamp at its callback: the consistent snapshot a client app renders) in a child
-process on the same machine clock, driven over its stdin/stdout one JSON line at a time:
+the worker's interpreter and took the GIL the worker's parser and writer were waiting for, so
+the device's lag was charged to the service. In production the listener runs on the learner's
+device. Here it runs in a child process on the same machine clock, one of two kinds:
 
-    {"op": "listen", "user": u}                       -> {"ok": true} once its first snapshot came
+- "listen" (the default): Firestore's Listen RPC read raw (capacity_sweep/light_listener.py),
+  a question stamped with time.time() at the stream's first consistent point after its
+  document arrived — when a client SDK raises the snapshot that holds it;
+- "snapshot": google-cloud-firestore's on_snapshot (listener.py), stamped in its callback, after
+  the Python SDK has rebuilt and sorted the snapshot: on the emulator, which RESETs the target
+  and sends every document again on each commit, that is a whole result per commit, on the
+  same two cores as the service under test.
+
+It is driven over its stdin/stdout one JSON line at a time:
+
+    {"op": "listen", "user": u}                       -> {"ok": true} once it is current
     {"op": "wait", "user": u, "count": n, "timeout": s} -> {"complete": bool, "seen": {text: t}}
     {"op": "close", "user": u}                        -> {"ok": true}
 
-    python -m benchmarks.worker_streaming.listener_process PROJECT   (FIRESTORE_EMULATOR_HOST set)
+    python -m benchmarks.worker_streaming.listener_process PROJECT KIND  (FIRESTORE_EMULATOR_HOST)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from google.cloud import firestore
 
+from benchmarks.capacity_sweep.light_listener import LightListeners, QuestionStream
 from benchmarks.worker_streaming.listener import QuestionListener
 from benchmarks.worker_streaming.model import RunError
 from dev.stack import ROOT
@@ -55,10 +64,10 @@ class RemoteListener:
 class ListenerProcess:
     """The child process, started at once; ``stop`` ends it."""
 
-    def __init__(self, project: str) -> None:
+    def __init__(self, project: str, kind: str = "listen") -> None:
         self._lock = threading.Lock()
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.worker_streaming.listener_process", project],
+            [sys.executable, "-m", "benchmarks.worker_streaming.listener_process", project, kind],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -96,16 +105,58 @@ class ListenerProcess:
             self._child.wait(10)
 
 
-def serve(project: str, requests: IO[str], answers: IO[str]) -> None:
+class Listening(Protocol):
+    seen: Any
+
+    def wait_for(self, count: int, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class RawListener:
+    """One learner's Listen stream, on the process's one channel."""
+
+    def __init__(self, listeners: LightListeners, user_id: str, timeout: float) -> None:
+        self._listeners = listeners
+        self._stream: QuestionStream = listeners.listen("userId", user_id, timeout)
+
+    @property
+    def seen(self) -> dict[str, float]:
+        return self._stream.seen
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        return self._stream.wait_for(count, timeout)
+
+    def close(self) -> None:
+        self._listeners.close(self._stream)
+
+
+def opener(project: str, kind: str) -> Any:
+    """A function (user, timeout) -> a listener that is current (its first snapshot came)."""
+    if kind == "listen":
+        raw = LightListeners(os.environ["FIRESTORE_EMULATOR_HOST"], project)
+        return lambda user, timeout: RawListener(raw, user, timeout)
+    if kind != "snapshot":
+        raise SystemExit(f"unknown listener kind {kind!r}")
     db = firestore.Client(project=project)
-    listeners: dict[str, QuestionListener] = {}
+
+    def snapshot(user: str, timeout: float) -> QuestionListener:
+        listener = QuestionListener(db, user)
+        listener.wait_ready(timeout)
+        return listener
+
+    return snapshot
+
+
+def serve(project: str, kind: str, requests: IO[str], answers: IO[str]) -> None:
+    open_listener = opener(project, kind)
+    listeners: dict[str, Listening] = {}
     for line in requests:
         request = json.loads(line)
         user = str(request["user"])
         try:
             if request["op"] == "listen":
-                listeners[user] = QuestionListener(db, user)
-                listeners[user].wait_ready(float(request["timeout"]))
+                listeners[user] = open_listener(user, float(request["timeout"]))
                 answer: dict[str, Any] = {"ok": True}
             elif request["op"] == "wait":
                 complete = listeners[user].wait_for(int(request["count"]), request["timeout"])
@@ -120,4 +171,4 @@ def serve(project: str, requests: IO[str], answers: IO[str]) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.stdin, sys.stdout)
+    serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "listen", sys.stdin, sys.stdout)

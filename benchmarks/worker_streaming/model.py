@@ -56,6 +56,7 @@ class Plan:
     interval: float | None  # progress_write_interval_seconds; None: the Settings default
     warmup: bool
     timeout: float  # seconds the whole run may take
+    listener: str = "listen"  # the device's listener: "listen" (raw stream) or "snapshot"
 
     def configs(self) -> tuple[Config, ...]:
         n, fast, ttft = self.questions, self.question_ms, self.ttft_ms

@@ -51,11 +51,14 @@ from dev.stack import ROOT, firestore_emulator_host
 # How each figure was measured, printed in the setup table after the run's own settings.
 METHOD = {
     "1. visible": "model server's sentAt of a question (time.time() right after the chunk "
-    "holding the item's closing brace was written to the socket) → time.time() in the "
-    "on_snapshot callback of a firestore.Client in a process of its own (the learner's device: "
-    "listener_process.py) listening to questions where userId == the job's own user; matched "
-    "by question text; pooled over the runs of a configuration. Split at the answer of the "
-    "commit that wrote the question.",
+    "holding the item's closing brace was written to the socket) → seen by a listener in a "
+    "process of its own (the learner's device: listener_process.py) on questions where userId "
+    "== the job's own user, every run from an empty database; --listener listen (default): a "
+    "raw Firestore Listen stream, time.time() at the stream's first consistent point (a "
+    "target_change with a read_time and no target ids) after the question's document_change, "
+    "when a client SDK raises the snapshot holding it; --listener snapshot: time.time() in the "
+    "on_snapshot callback of a firestore.Client. Matched by question text; pooled over the "
+    "runs of a configuration. Split at the answer of the commit that wrote the question.",
     "2. overhead": "wall: WorkerService.process() call to return. Stream: the model server's "
     "receivedAt of the streamGenerateContent request → sentAt of the last question (also → "
     "the final event, as the worker's model adapter received it). Overhead = wall − stream, "
@@ -96,7 +99,8 @@ def setup_info(plan: Plan, settings: Settings, load_before: str, code: str) -> d
         "emulator": f"Firestore emulator {firestore_emulator_version()}",
         "settings": f"job prompt {PROMPT!r}, max_questions_per_job {plan.questions}, "
         f"progress_write_interval_seconds {s.progress_write_interval_seconds:g}, lease "
-        f"{s.lease_seconds} s, thinking budget {s.gemini_thinking_budget}; {plan.runs} run(s) "
+        f"{s.lease_seconds} s, thinking budget {s.gemini_thinking_budget}; listener "
+        f"{plan.listener!r}; {plan.runs} run(s) "
         "of each pattern per configuration, worker and original pattern alternating"
         + (", after one uncounted warm-up pass of each at pace 0" if plan.warmup else ""),
         **METHOD,
@@ -157,7 +161,7 @@ def measure_on_stack(
     """Start the stack, run the series, print the setup and the report; the figures."""
     console.print("Starting a private Firestore emulator and offline model server …")
     with bench_stack(console) as bench, firestore_emulator_host(bench.firestore):
-        listeners = ListenerProcess(BENCH_PROJECT)
+        listeners = ListenerProcess(BENCH_PROJECT, plan.listener)
         try:
             env = bench_env(settings, bench, listeners)
             info["configurations"] = configs_info(plan, env.admin.config())

@@ -4,6 +4,7 @@ the light listener reads the Listen stream."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -101,9 +102,17 @@ def a_document_change(question: str | None, target_ids: tuple[int, ...] = (TARGE
     return RAW_RESPONSE.FromString(ListenResponse.serialize(response))
 
 
-def a_target_change(kind: int) -> Any:
-    response = ListenResponse(target_change=TargetChange(target_change_type=kind))
+def a_target_change(kind: int, *, read_time: bool = False, target_ids: tuple[int, ...] = ()) -> Any:
+    change = TargetChange(target_change_type=kind, target_ids=list(target_ids))
+    if read_time:
+        change.read_time = datetime(2026, 11, 30, tzinfo=UTC)
+    response = ListenResponse(target_change=change)
     return RAW_RESPONSE.FromString(ListenResponse.serialize(response))
+
+
+def a_consistent_point() -> Any:
+    """What the emulator sends after every commit's changes: NO_CHANGE, a read_time, no ids."""
+    return a_target_change(TargetChange.TargetChangeType.NO_CHANGE, read_time=True)
 
 
 def test_a_document_change_of_our_target_gives_its_question_text() -> None:
@@ -118,15 +127,55 @@ def test_a_target_change_is_told_by_its_type() -> None:
     assert target_change(a_document_change("Alfa?")) is None
 
 
-def test_a_stream_keeps_each_questions_first_arrival_and_is_ready_once_current() -> None:
+def test_a_question_is_seen_at_the_first_consistent_point_after_it_arrived() -> None:
     stream = QuestionStream()
-    stream.take(a_document_change("What is  Alfa?"), 10.0)
-    stream.take(a_document_change("What is  Alfa?"), 11.0)  # the same document, changed
+    stream.take(
+        a_target_change(TargetChange.TargetChangeType.CURRENT, target_ids=(TARGET_ID,)), 1.0
+    )
+    stream.take(a_consistent_point(), 2.0)
+    stream.wait_ready(0)
+    assert stream.seen == {}
+    # A commit: the emulator resets the target and sends every document again, then CURRENT
+    # (with a read_time, for our target only), then the stream's consistent point.
+    stream.take(a_target_change(TargetChange.TargetChangeType.RESET, read_time=True), 10.0)
+    stream.take(a_document_change("What is  Alfa?"), 10.1)
+    stream.take(
+        a_target_change(CURRENT, read_time=True, target_ids=(TARGET_ID,)), 10.2
+    )  # not the whole stream: not yet
+    assert not stream.wait_for(1, 0)
+    stream.take(a_consistent_point(), 10.3)
+    assert stream.seen == {normalise_question_text("What is Alfa?"): 10.3}
+    # The next commit sends it again: its first consistent point stays.
+    stream.take(a_document_change("What is  Alfa?"), 11.0)
+    stream.take(a_document_change("Bravo?"), 11.1)
+    stream.take(a_consistent_point(), 11.2)
+    assert stream.seen == {
+        normalise_question_text("What is Alfa?"): 10.3,
+        normalise_question_text("Bravo?"): 11.2,
+    }
+    assert stream.wait_for(2, 0)
+
+
+def test_a_resume_token_without_a_read_time_is_not_a_consistent_point() -> None:
+    stream = QuestionStream()
+    stream.take(a_document_change("Alfa?"), 1.0)
+    stream.take(a_target_change(TargetChange.TargetChangeType.NO_CHANGE), 2.0)
+    stream.take(
+        a_target_change(
+            TargetChange.TargetChangeType.NO_CHANGE, read_time=True, target_ids=(TARGET_ID,)
+        ),
+        3.0,
+    )
+    assert stream.seen == {}
+    stream.take(a_consistent_point(), 4.0)
+    assert stream.seen == {normalise_question_text("Alfa?"): 4.0}
+
+
+def test_a_stream_is_ready_once_current() -> None:
+    stream = QuestionStream()
     assert not stream.current.is_set()
     stream.take(a_target_change(TargetChange.TargetChangeType.CURRENT), 12.0)
     stream.wait_ready(0)
-    assert stream.seen == {normalise_question_text("What is Alfa?"): 10.0}
-    assert stream.wait_for(1, 0)
 
 
 def test_a_removed_target_is_an_error_not_a_wait() -> None:

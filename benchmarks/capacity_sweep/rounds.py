@@ -18,7 +18,12 @@ from qgen.domain.questions import normalise_question_text
 
 from benchmarks.capacity_sweep.light_listener import LightListeners, QuestionStream
 from benchmarks.capacity_sweep.plan import JobResult
-from benchmarks.worker_streaming.model import LISTENER_GRACE_SECONDS, PROMPT, RunError
+from benchmarks.worker_streaming.model import (
+    LISTENER_GRACE_SECONDS,
+    PROMPT,
+    STREAM_RECORD_WAIT_SECONDS,
+    RunError,
+)
 from benchmarks.worker_streaming.patterns import Env
 
 DELIVERY_TIMEOUT_SECONDS = 300.0
@@ -106,6 +111,18 @@ def streams_by_job(
     return out
 
 
+def recorded_streams(rig: Rig, k: int) -> dict[int, tuple[float, dict[str, float]]]:
+    """Every job's stream record. A stream the worker closed at its planned count is recorded
+    once the model server notices the client gone (at its next write), which can come after the
+    delivery was answered: wait a moment for the K records."""
+    deadline = time.monotonic() + STREAM_RECORD_WAIT_SECONDS
+    while True:
+        streams = streams_by_job(rig.env.admin.requests(), rig.env.admin.events())
+        if len(streams) >= k or time.monotonic() > deadline:
+            return streams
+        time.sleep(0.05)
+
+
 def job_result(
     job_id: str,
     delivery: tuple[str, float, float],
@@ -144,7 +161,7 @@ def run_round(rig: Rig, k: int, rate: float) -> Round:
         deliveries = deliver_all(rig, job_ids, rate)
         cpu = {name: v - cpu_before[name] for name, v in rig.cpu().items()}
         seconds = max(d[2] for d in deliveries) - min(d[1] for d in deliveries)
-        streams = streams_by_job(rig.env.admin.requests(), rig.env.admin.events())
+        streams = recorded_streams(rig, k)
         results = []
         for i, (job_id, listener) in enumerate(zip(job_ids, listeners, strict=True)):
             doc = rig.env.plain_db.collection(JOBS).document(job_id).get().to_dict() or {}

@@ -15,6 +15,7 @@ from benchmarks.worker_streaming.model import (
     LISTENER_GRACE_SECONDS,
     ORIGINAL,
     PATTERNS,
+    STREAM_RECORD_WAIT_SECONDS,
     WORKER,
     Config,
     Delays,
@@ -27,7 +28,6 @@ from benchmarks.worker_streaming.patterns import Env, process_with_worker
 from benchmarks.worker_streaming.timed_model import TimedModel, parsed_times
 
 PROCESS = {WORKER: process_with_worker, ORIGINAL: process_original}
-STREAM_RECORD_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ from benchmarks.capacity_sweep.plan import (
     sweep_done,
     sweep_sizes,
 )
-from benchmarks.capacity_sweep.rounds import JOB_TAG, prompt_of, streams_by_job
+from benchmarks.capacity_sweep.rounds import JOB_TAG, prompt_of, recorded_streams, streams_by_job
 from benchmarks.worker_streaming.model import RunError
 
 
@@ -194,3 +195,27 @@ def test_the_listen_request_adds_the_query_on_the_learners_questions() -> None:
     assert target.query.structured_query.from_[0].collection_id == QUESTIONS
     where = target.query.structured_query.where.field_filter
     assert (where.field.field_path, where.value.string_value) == ("userId", "u1")
+
+
+def test_a_round_waits_for_stream_records_the_model_server_writes_late() -> None:
+    """A stream the worker closed at its count is recorded when the server notices the client
+    gone, which can be after the delivery was answered (a K = 1 round once found none)."""
+    record = {"call": "stream", "n": 7, "receivedAt": 1.0, "learnerRequest": prompt_of(0)}
+
+    class LateAdmin:
+        asked = 0
+
+        def requests(self) -> list[dict[str, Any]]:
+            self.asked += 1
+            return [record] if self.asked >= 3 else []
+
+        def events(self) -> list[dict[str, Any]]:
+            return [{"request": 7, "question": "What is Alfa?", "sentAt": 2.0}]
+
+    admin = LateAdmin()
+    rig: Any = SimpleNamespace(env=SimpleNamespace(admin=admin))
+
+    streams = recorded_streams(rig, 1)
+
+    assert streams == {0: (1.0, {normalise_question_text("What is Alfa?"): 2.0})}
+    assert admin.asked == 3

@@ -8,7 +8,6 @@ the job's progress at most once a second (see question_writer.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -20,7 +19,7 @@ from ..domain.jobs import Job, Lease, Usage, question_id
 from ..domain.prompts import Plan
 from ..domain.questions import QuestionDraft, SavedQuestion
 from .ports import Clock, JobTransaction, UnitOfWork
-from .shared_commits import SharedCommits
+from .shared_commits import FencedWrite, SharedCommits, write_held
 
 
 class Progress(NamedTuple):
@@ -61,17 +60,13 @@ class AttemptWrites:
         # The most questions any job may have, before it has a plan.
         self._cap = settings.max_questions_per_job
 
-    def _fenced(self, write: Callable[[JobTransaction, Job], Job | None]) -> Job:
-        """Run ``write`` on the job while the lease holds it; save the job it returns."""
-        job_id = self.lease.job_id
+    def _fenced(self, write: FencedWrite) -> Job:
+        """Run ``write`` on the job while the lease holds it, in a unit of work of its own;
+        save the job it returns."""
+        lease = self.lease
 
         def body(tx: JobTransaction) -> Job:
-            job = transitions.held(tx.get_job(job_id), self.lease)
-            after = write(tx, job)
-            if after is None:
-                return job
-            tx.save_job(job_id, job, after)
-            return after
+            return write_held(tx, lease, transitions.held(tx.get_job(lease.job_id), lease), write)
 
         return self._uow.run(body)
 

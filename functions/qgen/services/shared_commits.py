@@ -137,11 +137,19 @@ def _apply(
             outcomes.append((request, None, stop))
             continue
         try:
-            after = request.write(tx, job)
+            # A later write of the same job builds on this one.
+            jobs[job_id] = job = write_held(tx, request.lease, job, request.write)
         except Exception as exc:
             raise _FaultyWriteError(request, exc) from exc
-        if after is not None:
-            tx.save_job(job_id, job, after)
-            jobs[job_id] = after  # a later write of the same job builds on this one
-        outcomes.append((request, job if after is None else after, None))
+        outcomes.append((request, job, None))
     return outcomes
+
+
+def write_held(tx: JobTransaction, lease: Lease, job: Job, write: FencedWrite) -> Job:
+    """``write`` on ``job``, which ``lease`` was just found to hold; the job it returns is saved
+    in the same transaction. The job after."""
+    after = write(tx, job)
+    if after is None:
+        return job
+    tx.save_job(lease.job_id, job, after)
+    return after
